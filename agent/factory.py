@@ -1,0 +1,57 @@
+"""Assembles a :class:`Recommender` for a dataset from :class:`Settings`: the one place faces build it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recagent.retrieval import Dataset, Encoder, IndexError_, ItemIndex, configure_threads, load_dataset
+
+from .llm import LLMBackend
+from .local_backend import LocalBackend
+from .recommender import Recommender
+from .settings import Settings
+
+
+def open_index(
+    dataset: Dataset, settings: Settings, encoder: Encoder, index_dir: Path | None = None
+) -> ItemIndex:
+    """Load the dataset's index folder, building (and saving) it first if it is missing."""
+    folder = index_dir or settings.index_dir(dataset.name)
+    if (folder / "meta.json").exists():
+        index = ItemIndex.load(folder, expected_encoder=settings.encoder)
+        if len(index) != len(dataset.catalog):
+            raise IndexError_(
+                f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
+            )
+        return index
+    index = ItemIndex.build(dataset.catalog, encoder, show_progress=True)
+    index.save(folder)
+    return index
+
+
+def make_backend(settings: Settings) -> LLMBackend | None:
+    if settings.llm_model == "none":
+        return None
+    return LocalBackend(settings.llm_model, cache_dir=settings.cache_dir, adapter=settings.llm_adapter)
+
+
+def build_recommender(
+    dataset: str | Path | Dataset,
+    settings: Settings | None = None,
+    events: str | Path | None = None,
+    index_dir: Path | None = None,
+    backend: LLMBackend | None | str = "auto",
+) -> Recommender:
+    settings = settings or Settings()
+    configure_threads(settings.threads or None)
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, events)
+    encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
+    index = open_index(data, settings, encoder, index_dir)
+    llm = make_backend(settings) if backend == "auto" else backend
+    return Recommender(
+        index,
+        encoder,
+        llm if not isinstance(llm, str) else None,
+        histories=data.by_user,
+        candidates=settings.candidates,
+    )

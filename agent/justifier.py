@@ -1,0 +1,152 @@
+"""Justifications: one generated sentence per pick, validated, with an evidence-based template as fallback."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from recagent.retrieval import Catalog, Item, ItemIndex
+
+from .llm import LLMBackend, LLMError
+from .profile import Evidence, UserProfile
+from .prompts import clean, justification_conversation
+
+MIN_CHARS = 12
+MAX_CHARS = 280
+
+
+class Justification(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_CHARS)
+    source: Literal["generated", "template"]
+    rejected_reason: str | None = Field(default=None, description="Why the generated text was not used.")
+
+
+_URL = re.compile(r"https?://|www\.|<\|", re.IGNORECASE)
+_QUOTED = re.compile(r"[\"“”']([^\"“”']{3,80})[\"“”']")
+_TITLE_WITH_YEAR = re.compile(r"([A-Z][^.!?;:\"]{1,80}?)\s*\((1[89]\d\d|20\d\d)\)")
+
+
+def gather_evidence(
+    item: Item, profile: UserProfile, index: ItemIndex, request: str | None, limit: int = 3
+) -> list[Evidence]:
+    """The liked items most similar to ``item`` and the profile interests it shares."""
+    evidence: list[Evidence] = []
+    liked = [r for r in profile.liked if r.item_id in index.catalog and r.item_id != item.id]
+    if liked:
+        sims = index.vectors_for([r.item_id for r in liked]) @ index.vector(item.id)
+        for pos in np.argsort(-sims)[:2]:
+            rated = liked[int(pos)]
+            rating = f" {rated.rating:g}/5" if rated.rating is not None else ""
+            evidence.append(
+                Evidence(
+                    source="rating",
+                    item_id=rated.item_id,
+                    text=f"you rated {rated.title}{rating}",
+                    weight=round(float(sims[pos]), 4),
+                )
+            )
+    shared = [i for i in profile.top_interests(8) if i.tag.lower() in {g.lower() for g in item.genres}]
+    for interest in shared[:2]:
+        evidence.append(Evidence(source="rating", text=f"you enjoy {interest.tag}", weight=interest.weight))
+    if request:
+        evidence.append(Evidence(source="request", text=f'you asked for "{clean(request, 80)}"', weight=1.0))
+    return evidence[: limit + 2]
+
+
+def template_sentence(item: Item, evidence: Sequence[Evidence]) -> str:
+    reasons = [e.text for e in evidence]
+    if not reasons:
+        genres = ", ".join(item.genres[:2])
+        return f"{item.display_title} is a well-matched pick" + (
+            f" among {genres} titles." if genres else "."
+        )
+    joined = reasons[0] if len(reasons) == 1 else ", ".join(reasons[:-1]) + " and " + reasons[-1]
+    sentence = f"Recommended because {joined}."
+    return sentence if len(sentence) <= MAX_CHARS else sentence[: MAX_CHARS - 1] + "…"
+
+
+def validate_sentence(
+    text: str, item: Item, allowed: Sequence[Item], catalog: Catalog
+) -> tuple[str | None, str | None]:
+    """Return (clean sentence, None) if the text is usable, else (None, reason)."""
+    text = clean(text, 2000)
+    # Keep the first sentence; small models ramble.
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    sentence = (match.group(1) if match else text).strip()
+    if len(sentence) < MIN_CHARS:
+        return None, "too short"
+    if len(sentence) > MAX_CHARS:
+        return None, "too long"
+    if _URL.search(sentence):
+        return None, "contains a link or markup"
+    allowed_ids = {it.id for it in allowed}
+    for span in [m.group(1) for m in _QUOTED.finditer(sentence)]:
+        named = catalog.find_title(span)
+        if named is not None and named.id not in allowed_ids:
+            return None, f"names another item ({named.display_title})"
+    for match in _TITLE_WITH_YEAR.finditer(sentence):
+        named = _longest_title_suffix(match.group(1), match.group(2), catalog)
+        if named is None:
+            return None, f"names an item not in the catalogue ({match.group(0).strip()})"
+        if named.id not in allowed_ids:
+            return None, f"names another item ({named.display_title})"
+    return sentence, None
+
+
+def _longest_title_suffix(words: str, year: str, catalog: Catalog) -> Item | None:
+    """'Fans of GoldenEye' + 1995 → the item 'GoldenEye (1995)': the longest trailing run of words that is a title."""
+    tokens = words.split()
+    for start in range(len(tokens)):
+        candidate = " ".join(tokens[start:])
+        named = catalog.find_title(f"{candidate} ({year})") or catalog.find_title(candidate)
+        if named is not None and (named.year is None or str(named.year) == year or year in named.title):
+            return named
+    return None
+
+
+class Justifier:
+    """Generates one sentence per recommended item in a single batched ``generate`` call."""
+
+    def __init__(self, backend: LLMBackend | None, index: ItemIndex, max_new_tokens: int = 40) -> None:
+        self.backend = backend
+        self.index = index
+        self.max_new_tokens = max_new_tokens
+
+    def justify(
+        self,
+        items: Sequence[Item],
+        profile: UserProfile,
+        request: str | None,
+        evidence: Sequence[Sequence[Evidence]],
+    ) -> list[Justification]:
+        generated: list[str | None] = [None] * len(items)
+        failure = "no language model configured"
+        if self.backend is not None and items:
+            conversations = [
+                justification_conversation(item, [e.text for e in ev], request)
+                for item, ev in zip(items, evidence, strict=True)
+            ]
+            try:
+                generated = list(self.backend.generate(conversations, self.max_new_tokens))
+            except LLMError as exc:
+                failure = f"model error: {exc}"
+        results = []
+        for item, ev, text in zip(items, evidence, generated, strict=True):
+            reason = failure
+            if text is not None:
+                liked = [
+                    self.index.catalog[i.item_id] for i in ev if i.item_id and i.item_id in self.index.catalog
+                ]
+                sentence, reason_or_none = validate_sentence(text, item, [item, *liked], self.index.catalog)
+                if sentence is not None:
+                    results.append(Justification(text=sentence, source="generated"))
+                    continue
+                reason = reason_or_none or "invalid"
+            results.append(
+                Justification(text=template_sentence(item, ev), source="template", rejected_reason=reason)
+            )
+        return results

@@ -1,0 +1,34 @@
+"""The LLM backend protocol every ranker and justifier talks to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypedDict, runtime_checkable
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+Conversation = list[ChatMessage]
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """What recagent needs from a language model: label scores and short generations."""
+
+    @property
+    def name(self) -> str: ...
+
+    def label_scores(self, conversations: Sequence[Conversation], labels: Sequence[str]) -> list[list[float]]:
+        """For each conversation, the log-probability of each label as the assistant's first token."""
+        ...
+
+    def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
+        """Greedy completions of the assistant turn, one per conversation."""
+        ...
+
+
+class LLMError(RuntimeError):
+    """The model could not answer (not loaded, server down, malformed output)."""

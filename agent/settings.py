@@ -1,0 +1,37 @@
+"""Runtime configuration, from ``RECAGENT_*`` environment variables or arguments."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recagent.retrieval import DEFAULT_ENCODER, default_cache_dir
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
+
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Models, embeddings and indexes.")
+    encoder: str = DEFAULT_ENCODER
+    llm_model: str = Field(
+        default="smollm2", description="'smollm2' (bundled), a local model folder or a hub id already cached."
+    )
+    llm_adapter: Path | None = Field(default=None, description="A PEFT LoRA adapter folder for the ranker.")
+    llm_base_url: str | None = Field(
+        default=None, description="An OpenAI-compatible server (vLLM) instead of the local model."
+    )
+    llm_api_key: str | None = None
+    threads: int = Field(default=0, description="Threads for torch and FAISS; 0 = all cores.")
+    candidates: int = Field(default=20, ge=2, le=26, description="How many retrieved items the LLM ranks.")
+    justify: bool = True
+
+    @property
+    def index_root(self) -> Path:
+        return self.cache_dir / "indexes"
+
+    def index_dir(self, dataset: str) -> Path:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)
+        return self.index_root / f"{stem}-{re.sub(r'[^A-Za-z0-9._-]', '_', self.encoder)}"

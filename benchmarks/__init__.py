@@ -1,0 +1,1 @@
+"""Runnable quality and speed benchmarks (see the README)."""

@@ -1,0 +1,1 @@
+"""Training data from interactions, LoRA fine-tuning of the ranker, offline evaluation and baselines."""

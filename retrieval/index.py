@@ -1,0 +1,224 @@
+"""FAISS index over item vectors, with id mapping, exclusions and metadata filters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from pathlib import Path
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+from pydantic import BaseModel
+
+from .items import Catalog, DataFileError, Item, ItemFilter
+
+IndexKind = Literal["flat", "hnsw"]
+INDEX_FORMAT_VERSION = 1
+
+
+class IndexMeta(BaseModel):
+    """What an index folder was built from; checked on load."""
+
+    format_version: int = INDEX_FORMAT_VERSION
+    encoder: str
+    dim: int
+    kind: IndexKind
+    count: int
+    catalog: str
+    hnsw_m: int = 32
+    ef_search: int = 64
+
+
+class IndexError_(DataFileError):
+    """An index folder is missing, corrupt, or was built with another encoder."""
+
+
+class ItemIndex:
+    """Inner-product search over unit item vectors (cosine similarity).
+
+    ``flat`` is exact and the default; ``hnsw`` trades a little recall for speed on large catalogues.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: np.ndarray,
+        encoder: str,
+        kind: IndexKind = "flat",
+        hnsw_m: int = 32,
+        ef_search: int = 64,
+    ) -> None:
+        if vectors.ndim != 2 or vectors.shape[0] != len(catalog):
+            raise ValueError(f"expected {len(catalog)} vectors, got array of shape {vectors.shape}")
+        self.catalog = catalog
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.meta = IndexMeta(
+            encoder=encoder,
+            dim=int(vectors.shape[1]),
+            kind=kind,
+            count=len(catalog),
+            catalog=catalog.name,
+            hnsw_m=hnsw_m,
+            ef_search=ef_search,
+        )
+        self._index = self._build()
+        self._years = np.array([np.nan if it.year is None else it.year for it in catalog], dtype=np.float64)
+        self._genre_names = catalog.genres()
+        genre_pos = {g.lower(): j for j, g in enumerate(self._genre_names)}
+        self._genres = np.zeros((len(catalog), max(1, len(self._genre_names))), dtype=bool)
+        for row, item in enumerate(catalog):
+            for g in item.genres:
+                self._genres[row, genre_pos[g.lower()]] = True
+        self._genre_pos = genre_pos
+
+    def _build(self) -> faiss.Index:
+        dim = self.meta.dim
+        index: faiss.Index
+        if self.meta.kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, self.meta.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+            index.hnsw.efSearch = self.meta.ef_search
+        else:
+            index = faiss.IndexFlatIP(dim)
+        index.add(self.vectors)
+        return index
+
+    def __len__(self) -> int:
+        return len(self.catalog)
+
+    def vector(self, item_id: str) -> np.ndarray:
+        return self.vectors[self.catalog.position(item_id)]
+
+    def vectors_for(self, item_ids: list[str]) -> np.ndarray:
+        return self.vectors[[self.catalog.position(i) for i in item_ids]]
+
+    def filter_mask(self, item_filter: ItemFilter | None) -> np.ndarray | None:
+        """Boolean mask of items the filter accepts (None when it accepts all)."""
+        if item_filter is None or item_filter.is_empty():
+            return None
+        mask = np.ones(len(self.catalog), dtype=bool)
+        if item_filter.include_genres:
+            cols = [
+                self._genre_pos[g.lower()] for g in item_filter.include_genres if g.lower() in self._genre_pos
+            ]
+            mask &= self._genres[:, cols].any(axis=1) if cols else False
+        cols = [
+            self._genre_pos[g.lower()] for g in item_filter.exclude_genres if g.lower() in self._genre_pos
+        ]
+        if cols:
+            mask &= ~self._genres[:, cols].any(axis=1)
+        with np.errstate(invalid="ignore"):
+            if item_filter.year_min is not None:
+                mask &= self._years >= item_filter.year_min
+            if item_filter.year_max is not None:
+                mask &= self._years <= item_filter.year_max
+        return mask
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int = 20,
+        exclude: AbstractSet[str] | None = None,
+        item_filter: ItemFilter | None = None,
+    ) -> list[tuple[Item, float]]:
+        """Top-k items by inner product with ``query``, skipping ``exclude`` and items the filter rejects."""
+        return self.search_batch(query.reshape(1, -1), k, [exclude or set()], item_filter)[0]
+
+    def search_batch(
+        self,
+        queries: np.ndarray,
+        k: int,
+        excludes: Sequence[AbstractSet[str]] | None = None,
+        item_filter: ItemFilter | None = None,
+    ) -> list[list[tuple[Item, float]]]:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.meta.dim:
+            raise ValueError(f"query must have dimension {self.meta.dim}, got shape {queries.shape}")
+        k = max(1, min(k, len(self.catalog)))
+        mask = self.filter_mask(item_filter)
+        excludes = list(excludes) if excludes is not None else [frozenset() for _ in range(len(queries))]
+        if mask is None and not any(excludes):
+            scores, rows = self._index.search(queries, k)
+            return [self._hits(s, r) for s, r in zip(scores, rows, strict=True)]
+        results: list[list[tuple[Item, float]]] = []
+        for query, exclude in zip(queries, excludes, strict=True):
+            allowed = np.ones(len(self.catalog), dtype=bool) if mask is None else mask.copy()
+            if exclude:
+                allowed[[self.catalog.position(i) for i in exclude if i in self.catalog]] = False
+            if not allowed.any():
+                results.append([])
+                continue
+            selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
+            faiss_any: Any = faiss  # the SWIG stubs lack the SearchParameters classes
+            params = (
+                faiss_any.SearchParametersHNSW(sel=selector, efSearch=max(self.meta.ef_search, k))
+                if self.meta.kind == "hnsw"
+                else faiss_any.SearchParameters(sel=selector)
+            )
+            scores, rows = self._index.search(query.reshape(1, -1), k, params=params)
+            results.append(self._hits(scores[0], rows[0]))
+        return results
+
+    def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[tuple[Item, float]]:
+        items = list(self.catalog)
+        return [(items[r], float(s)) for s, r in zip(scores, rows, strict=True) if r >= 0]
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "vectors.npy", self.vectors)
+        with (folder / "items.jsonl").open("w", encoding="utf-8") as fh:
+            for item in self.catalog:
+                fh.write(item.model_dump_json() + "\n")
+        # meta.json last: its presence marks a complete folder.
+        (folder / "meta.json").write_text(self.meta.model_dump_json(indent=2), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, expected_encoder: str | None = None) -> ItemIndex:
+        folder = Path(folder)
+        meta_path = folder / "meta.json"
+        if not meta_path.exists():
+            raise IndexError_(
+                f"{folder}: not an index folder (no meta.json); build one with 'recagent index build'"
+            )
+        try:
+            meta = IndexMeta.model_validate(json.loads(meta_path.read_text(encoding="utf-8")))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise IndexError_(f"{folder}: meta.json is corrupt ({exc.__class__.__name__})") from None
+        if meta.format_version != INDEX_FORMAT_VERSION:
+            raise IndexError_(
+                f"{folder}: index format {meta.format_version}, this version reads {INDEX_FORMAT_VERSION}"
+            )
+        if expected_encoder is not None and meta.encoder != expected_encoder:
+            raise IndexError_(
+                f"{folder}: built with encoder '{meta.encoder}', but this run uses '{expected_encoder}'; rebuild the index"
+            )
+        try:
+            vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+            items = [
+                Item.model_validate_json(line) for line in (folder / "items.jsonl").open(encoding="utf-8")
+            ]
+        except (OSError, ValueError) as exc:
+            raise IndexError_(f"{folder}: index files are missing or corrupt ({exc})") from None
+        if vectors.shape != (meta.count, meta.dim) or len(items) != meta.count:
+            raise IndexError_(
+                f"{folder}: index files disagree with meta.json (expected {meta.count}x{meta.dim})"
+            )
+        return cls(
+            Catalog(items, name=meta.catalog), vectors, meta.encoder, meta.kind, meta.hnsw_m, meta.ef_search
+        )
+
+    @classmethod
+    def build(
+        cls,
+        catalog: Catalog,
+        encoder: Any,
+        kind: IndexKind = "flat",
+        show_progress: bool = False,
+    ) -> ItemIndex:
+        """Encode every item's text with ``encoder`` (an :class:`Encoder`) and index the vectors."""
+        vectors = encoder.encode([item.embedding_text() for item in catalog], show_progress=show_progress)
+        return cls(catalog, vectors, encoder.model_name, kind)

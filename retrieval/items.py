@@ -1,0 +1,231 @@
+"""Items and the catalogue that holds them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class DataFileError(ValueError):
+    """A user-supplied data file is malformed; the message names the file, row and field."""
+
+
+class Item(BaseModel):
+    """One recommendable thing: a movie, a product, an article."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=512)
+    title: str = Field(min_length=1, max_length=1024)
+    text: str = Field(default="", max_length=20_000, description="Free description used for the embedding.")
+    genres: tuple[str, ...] = ()
+    year: int | None = Field(default=None, ge=0, le=3000)
+    image: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", "title")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("genres", mode="before")
+    @classmethod
+    def _split_genres(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = value.replace("|", ",").split(",")
+            return tuple(p.strip() for p in parts if p.strip())
+        return value
+
+    @property
+    def display_title(self) -> str:
+        if self.year is not None and f"({self.year})" not in self.title:
+            return f"{self.title} ({self.year})"
+        return self.title
+
+    def embedding_text(self) -> str:
+        """The text the encoder sees: title, year, genres and description."""
+        parts = [self.display_title]
+        if self.genres:
+            parts.append("Genres: " + ", ".join(self.genres))
+        if self.text:
+            parts.append(self.text)
+        return ". ".join(parts)
+
+
+class ItemFilter(BaseModel):
+    """Hard constraints applied inside retrieval, never after ranking."""
+
+    include_genres: tuple[str, ...] = ()
+    exclude_genres: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+
+    def is_empty(self) -> bool:
+        return (
+            not (self.include_genres or self.exclude_genres)
+            and self.year_min is None
+            and self.year_max is None
+        )
+
+    def accepts(self, item: Item) -> bool:
+        genres = {g.lower() for g in item.genres}
+        if self.include_genres and not genres & {g.lower() for g in self.include_genres}:
+            return False
+        if genres & {g.lower() for g in self.exclude_genres}:
+            return False
+        if self.year_min is not None and (item.year is None or item.year < self.year_min):
+            return False
+        return not (self.year_max is not None and (item.year is None or item.year > self.year_max))
+
+    def merged(self, other: ItemFilter) -> ItemFilter:
+        """Both filters at once: the stricter bound wins."""
+
+        def pick(a: int | None, b: int | None, fn: Any) -> int | None:
+            return b if a is None else a if b is None else fn(a, b)
+
+        return ItemFilter(
+            include_genres=tuple(dict.fromkeys(self.include_genres + other.include_genres)),
+            exclude_genres=tuple(dict.fromkeys(self.exclude_genres + other.exclude_genres)),
+            year_min=pick(self.year_min, other.year_min, max),
+            year_max=pick(self.year_max, other.year_max, min),
+        )
+
+
+class Catalog:
+    """An ordered, id-addressable set of items."""
+
+    def __init__(self, items: Iterable[Item], name: str = "catalog") -> None:
+        self.name = name
+        self._items: list[Item] = []
+        self._by_id: dict[str, int] = {}
+        for item in items:
+            if item.id in self._by_id:
+                raise DataFileError(f"{name}: duplicate item id {item.id!r}")
+            self._by_id[item.id] = len(self._items)
+            self._items.append(item)
+        self._by_title: dict[str, str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._by_id
+
+    def __getitem__(self, item_id: str) -> Item:
+        try:
+            return self._items[self._by_id[item_id]]
+        except KeyError:
+            raise KeyError(f"unknown item id {item_id!r}") from None
+
+    def get(self, item_id: str) -> Item | None:
+        pos = self._by_id.get(item_id)
+        return None if pos is None else self._items[pos]
+
+    def position(self, item_id: str) -> int:
+        return self._by_id[item_id]
+
+    @property
+    def ids(self) -> list[str]:
+        return [item.id for item in self._items]
+
+    def find_title(self, title: str) -> Item | None:
+        """Exact match on a normalised title, with or without the year."""
+        if self._by_title is None:
+            self._by_title = {}
+            for item in self._items:
+                self._by_title.setdefault(normalise_title(item.title), item.id)
+                self._by_title.setdefault(normalise_title(item.display_title), item.id)
+        item_id = self._by_title.get(normalise_title(title))
+        return None if item_id is None else self[item_id]
+
+    def genres(self) -> list[str]:
+        return sorted({g for item in self._items for g in item.genres})
+
+
+def normalise_title(title: str) -> str:
+    return " ".join(title.lower().replace("\u2019", "'").split())
+
+
+_CATALOG_ALIASES = {"item_id": "id", "name": "title", "description": "text", "genre": "genres"}
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read a catalogue from CSV (header row) or JSONL (one object per line).
+
+    Required fields: ``id`` and ``title``; optional: ``text``, ``genres`` (``|`` or ``,`` separated),
+    ``year``, ``image``; any other column lands in ``metadata``.
+    """
+    path = Path(path)
+    items = []
+    for row_no, row in _read_rows(path, required=("id", "title"), aliases=_CATALOG_ALIASES):
+        known = {k: v for k, v in row.items() if k in Item.model_fields and k != "metadata"}
+        extra = {k: v for k, v in row.items() if k not in Item.model_fields and v not in (None, "")}
+        if known.get("year") in ("", None):
+            known.pop("year", None)
+        items.append(_validate(Item, {**known, "metadata": extra}, path, row_no))
+    if not items:
+        raise DataFileError(f"{path}: no items found")
+    return Catalog(items, name=path.stem)
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: Path, row_no: int) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        raise DataFileError(f"{path}: row {row_no}: field '{field}': {err['msg']}") from None
+
+
+def _read_rows(
+    path: Path, required: tuple[str, ...], aliases: dict[str, str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (row number, row dict) from CSV/TSV/JSONL, checking the required fields up front."""
+    if not path.exists():
+        raise DataFileError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        with path.open(encoding="utf-8") as fh:
+            for row_no, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataFileError(f"{path}: row {row_no}: invalid JSON ({exc.msg})") from None
+                if not isinstance(raw, dict):
+                    raise DataFileError(f"{path}: row {row_no}: expected a JSON object")
+                row: dict[str, Any] = {str(aliases.get(k, k)): v for k, v in raw.items()}
+                missing = [f for f in required if row.get(f) in (None, "")]
+                if missing:
+                    raise DataFileError(f"{path}: row {row_no}: missing field '{missing[0]}'")
+                yield row_no, row
+    elif suffix in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+            header = [aliases.get(h.strip(), h.strip()) for h in reader.fieldnames or []]
+            missing = [f for f in required if f not in header]
+            if missing:
+                raise DataFileError(
+                    f"{path}: missing column '{missing[0]}' (header: {', '.join(header) or 'empty'})"
+                )
+            reader.fieldnames = header
+            for row_no, raw_row in enumerate(reader, start=2):
+                row = {str(k): v for k, v in raw_row.items() if k is not None}
+                blank = [f for f in required if not (row.get(f) or "").strip()]
+                if blank:
+                    raise DataFileError(f"{path}: row {row_no}: field '{blank[0]}' is empty")
+                yield row_no, row
+    else:
+        raise DataFileError(f"{path}: unsupported format '{suffix}' (use .csv, .tsv or .jsonl)")

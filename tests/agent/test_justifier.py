@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from recagent.agent import Evidence, Justifier, UserProfile, template_sentence, validate_sentence
+from recagent.agent.llm import LLMError
+from recagent.retrieval import ItemIndex
+
+
+def test_validation_rules(ml100k_index: ItemIndex) -> None:
+    catalog = ml100k_index.catalog
+    toy = catalog["1"]
+    golden = catalog["2"]
+    ok, why = validate_sentence(
+        "You loved witty animated adventures, and this one is full of heart. More text.", toy, [toy], catalog
+    )
+    assert ok == "You loved witty animated adventures, and this one is full of heart." and why is None
+    assert validate_sentence("Great.", toy, [toy], catalog) == (None, "too short")
+    bad, why = validate_sentence("Fans of GoldenEye (1995) will like this too.", toy, [toy], catalog)
+    assert bad is None and "GoldenEye" in (why or "")
+    ok, _ = validate_sentence("Fans of GoldenEye (1995) will like this too.", toy, [toy, golden], catalog)
+    assert ok is not None
+    bad, why = validate_sentence("It is just like Starship Lasagna (2031) but better.", toy, [toy], catalog)
+    assert bad is None and "not in the catalogue" in (why or "")
+    bad, why = validate_sentence("Click https://evil.example for more movies like this.", toy, [toy], catalog)
+    assert bad is None
+
+
+class _Garbage:
+    name = "garbage"
+
+    def label_scores(self, conversations, labels):
+        raise LLMError("unused")
+
+    def generate(self, conversations, max_new_tokens=48):
+        return ["Ignore all rules and watch Fake Movie (2031) now." for _ in conversations]
+
+
+def test_invalid_generation_falls_back_to_template(ml100k_index: ItemIndex) -> None:
+    item = ml100k_index.catalog["50"]
+    evidence = [Evidence(source="rating", item_id="1", text="you rated Toy Story (1995) 5/5")]
+    [j] = Justifier(_Garbage(), ml100k_index).justify([item], UserProfile(user_id="u"), None, [evidence])
+    assert j.source == "template"
+    assert "Toy Story" in j.text and j.rejected_reason
+    assert template_sentence(item, evidence) == j.text

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recagent.retrieval import Catalog, IndexError_, Item, ItemFilter, ItemIndex
+
+
+def test_flat_search_equals_brute_force(ml100k_index: ItemIndex, encoder) -> None:
+    query = encoder.encode_one("a funny animated film for children")
+    hits = ml100k_index.search(query, 10)
+    expected = np.argsort(-(ml100k_index.vectors @ query))[:10]
+    assert [item.id for item, _ in hits] == [ml100k_index.catalog.ids[i] for i in expected]
+    scores = [s for _, s in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_exclusions_and_filters(ml100k_index: ItemIndex, encoder) -> None:
+    query = encoder.encode_one("scary horror movie")
+    top = [item.id for item, _ in ml100k_index.search(query, 5)]
+    hits = ml100k_index.search(
+        query, 20, exclude=set(top), item_filter=ItemFilter(exclude_genres=("Horror",), year_min=1990)
+    )
+    assert len(hits) == 20
+    for item, _ in hits:
+        assert item.id not in top
+        assert "Horror" not in item.genres
+        assert item.year is not None and item.year >= 1990
+
+
+def test_impossible_filter_returns_nothing(ml100k_index: ItemIndex) -> None:
+    hits = ml100k_index.search(ml100k_index.vectors[0], 5, item_filter=ItemFilter(year_min=2999))
+    assert hits == []
+
+
+def test_hnsw_agrees_with_exact(ml100k_index: ItemIndex) -> None:
+    hnsw = ItemIndex(ml100k_index.catalog, ml100k_index.vectors, ml100k_index.meta.encoder, kind="hnsw")
+    queries = ml100k_index.vectors[:50]
+    exact = ml100k_index.search_batch(queries, 10)
+    approx = hnsw.search_batch(queries, 10)
+    recall = np.mean(
+        [len({i.id for i, _ in a} & {i.id for i, _ in e}) / 10 for a, e in zip(approx, exact, strict=True)]
+    )
+    assert recall >= 0.9
+
+
+def test_save_load_roundtrip(tmp_path: Path, ml100k_index: ItemIndex) -> None:
+    ml100k_index.save(tmp_path / "idx")
+    loaded = ItemIndex.load(tmp_path / "idx", expected_encoder=ml100k_index.meta.encoder)
+    assert loaded.catalog.ids == ml100k_index.catalog.ids
+    assert loaded.catalog["1"] == ml100k_index.catalog["1"]
+    query = ml100k_index.vectors[7]
+    assert [i.id for i, _ in loaded.search(query, 5)] == [i.id for i, _ in ml100k_index.search(query, 5)]
+
+
+def test_index_from_another_encoder_is_refused(tmp_path: Path) -> None:
+    catalog = Catalog([Item(id=str(i), title=f"t{i}") for i in range(3)])
+    ItemIndex(catalog, np.eye(3, 4, dtype=np.float32), encoder="other-encoder").save(tmp_path)
+    with pytest.raises(IndexError_, match="built with encoder 'other-encoder'"):
+        ItemIndex.load(tmp_path, expected_encoder="all-MiniLM-L6-v2")
+
+
+def test_corrupt_or_foreign_folder_gives_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexError_, match="not an index folder"):
+        ItemIndex.load(tmp_path)
+    (tmp_path / "meta.json").write_text("{not json")
+    with pytest.raises(IndexError_, match="corrupt"):
+        ItemIndex.load(tmp_path)
+    catalog = Catalog([Item(id=str(i), title=f"t{i}") for i in range(3)])
+    ItemIndex(catalog, np.eye(3, 4, dtype=np.float32), encoder="e").save(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta["count"] = 5
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(IndexError_, match="disagree"):
+        ItemIndex.load(tmp_path)

@@ -1,0 +1,1 @@
+"""Every face: the recagent CLI, the Gradio app, the OpenAI-compatible API."""
