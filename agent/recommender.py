@@ -34,6 +34,14 @@ class RecommendationRequest(BaseModel):
         default=None, max_length=256, description="Whose profile applies; None = anonymous."
     )
     query: str | None = Field(default=None, max_length=4000, description="What the user asked for right now.")
+    history: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Earlier user turns of this conversation, oldest first.",
+    )
+    session_id: str | None = Field(
+        default=None, max_length=256, description="Conversation whose memory applies."
+    )
     k: int = Field(default=5, ge=1, le=MAX_K)
     filters: ItemFilter = Field(default_factory=ItemFilter)
     exclude_seen: bool = True
@@ -109,6 +117,12 @@ class Recommender:
                     raise KeyError(f"unknown item {event.item_id!r}")
                 self._histories.setdefault(event.user_id, []).append(event)
                 self._profiles.pop(event.user_id, None)
+
+    def erase_user(self, user_id: str) -> bool:
+        """Forget a user's events and profile; True if there was anything to forget."""
+        with self._lock:
+            self._profiles.pop(user_id, None)
+            return self._histories.pop(user_id, None) is not None
 
     def profile(self, user_id: str) -> UserProfile:
         with self._lock:

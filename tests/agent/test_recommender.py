@@ -71,3 +71,17 @@ def test_without_llm_the_result_says_retrieval_only(
     assert all(
         r.justification is not None and r.justification.source == "template" for r in result.recommendations
     )
+
+
+def test_events_change_the_profile_and_erase_forgets(ml100k_index: ItemIndex, encoder: Encoder) -> None:
+    from recagent.retrieval import Interaction
+
+    recommender = Recommender(ml100k_index, encoder, None)
+    assert not recommender.known_user("zoe")
+    recommender.add_events([Interaction(user_id="zoe", item_id="1", rating=5, timestamp=1)])
+    assert [r.item_id for r in recommender.profile("zoe").liked] == ["1"]
+    recommender.add_events([Interaction(user_id="zoe", item_id="50", kind="like", timestamp=2)])
+    assert {r.item_id for r in recommender.profile("zoe").liked} == {"1", "50"}
+    assert recommender.erase_user("zoe") and not recommender.known_user("zoe")
+    with pytest.raises(UnknownUserError):
+        recommender.profile("zoe")
