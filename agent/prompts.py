@@ -26,10 +26,18 @@ JUSTIFY_SYSTEM = (
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_TEMPLATE_MARKERS = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<<SYS>>|<</SYS>>", re.IGNORECASE)
+
+
 def clean(text: str, limit: int = 300) -> str:
-    """One line, no control or bidi characters, at most ``limit`` characters."""
+    """One line, no control or bidi characters, no chat-template markers, at most ``limit`` characters.
+
+    Tokenizers turn a literal ``<|im_start|>`` inside user text into the real special token, which would let
+    a review or chat turn open a fake system turn; such markers are removed before text enters a prompt.
+    """
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub(" ", text)
+    text = _TEMPLATE_MARKERS.sub(" ", text).replace("<|", "<").replace("|>", ">")
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
