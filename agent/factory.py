@@ -10,6 +10,7 @@ from .llm import LLMBackend
 from .local_backend import LocalBackend
 from .recommender import Recommender
 from .settings import Settings
+from .store import ProfileStore
 
 
 def open_index(
@@ -41,6 +42,7 @@ def build_recommender(
     events: str | Path | None = None,
     index_dir: Path | None = None,
     backend: LLMBackend | None | str = "auto",
+    store: ProfileStore | None | str = "auto",
 ) -> Recommender:
     settings = settings or Settings()
     configure_threads(settings.threads or None)
@@ -54,4 +56,11 @@ def build_recommender(
         llm if not isinstance(llm, str) else None,
         histories=data.by_user,
         candidates=settings.candidates,
+        store=open_store(settings) if store == "auto" else store if not isinstance(store, str) else None,
+        extract_with_llm=settings.llm_extraction,
     )
+
+
+def open_store(settings: Settings) -> ProfileStore:
+    """The profile store file from the settings (``RECAGENT_PROFILE_STORE``, default under the cache dir)."""
+    return ProfileStore(settings.profile_store_path, noise_epsilon=settings.profile_noise_epsilon)
