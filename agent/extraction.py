@@ -126,6 +126,18 @@ GENRE_PHRASES: dict[str, tuple[str, ...]] = {
 ClaimKind = Literal["aspect", "interest"]
 
 
+# Product-review words VADER's general lexicon lacks (valence on its -4..4 scale).
+DOMAIN_LEXICON: dict[str, float] = {
+    "cheap": -1.5, "cheaply": -1.5, "flimsy": -1.8, "scratchy": -1.5, "thin": -0.8, "sheer": -0.6,
+    "see-through": -1.2, "pilled": -1.5, "pilling": -1.5, "unflattering": -2.0, "boxy": -1.0,
+    "baggy": -1.0, "frumpy": -1.8, "shapeless": -1.5, "wrinkled": -1.0, "wrinkles": -1.0, "itchy": -1.5,
+    "tight": -0.8, "huge": -0.8, "tiny": -0.6, "shrank": -1.8, "faded": -1.2, "ripped": -2.0, "tore": -2.0,
+    "flattering": 2.0, "comfy": 1.8, "soft": 1.2, "cozy": 1.8, "slimming": 1.5, "sturdy": 1.2,
+    "well-made": 2.0, "true to size": 1.0, "runs small": -1.2, "runs large": -1.2, "runs big": -1.2,
+    "dull": -1.5, "boring": -1.8, "predictable": -1.2, "cheesy": -1.0, "gripping": 2.0, "superb": 2.5,
+}  # fmt: skip
+
+
 class ExtractedClaim(BaseModel):
     """One claim read from text. ``quote`` must be an exact span of the text it came from."""
 
@@ -153,7 +165,6 @@ class ExtractionReport:
     rejected: list[str] = field(default_factory=list)
 
 
-_CLAUSE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+|\s+\bbut\b\s+|\s+-\s+", re.IGNORECASE)
 _NEGATION = re.compile(
     r"\b(?:no|not|never|without|nothing|avoid|hate|hated|dislike|disliked|can't stand|tired of|sick of|"
     r"enough of|no more|don't want|do not want|anything but)\b",
@@ -161,10 +172,27 @@ _NEGATION = re.compile(
 )
 
 
+_UNIT_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+|\s+\bbut\b\s+|\s+-\s+", re.IGNORECASE)
+
+
 def clauses(text: str) -> list[str]:
     """Sentences, further split at commas, 'but' and dashes so one clause carries one opinion."""
-    parts = [p.strip(" ,") for p in _CLAUSE_SPLIT.split(text)]
-    return [p for p in parts if len(p) >= 3]
+    return [c for _, c in clause_units(text)]
+
+
+def clause_units(text: str) -> list[tuple[str, str]]:
+    """(unit, clause) pairs: a unit is a sentence part between 'but's; its clauses are split at commas.
+
+    A clause with no sentiment of its own ("the fabric is thin") takes its unit's ("..., cheap and scratchy").
+    """
+    out: list[tuple[str, str]] = []
+    for unit in _UNIT_SPLIT.split(text):
+        unit = unit.strip(" ,")
+        for clause in re.split(r",\s+", unit):
+            clause = clause.strip(" ,")
+            if len(clause) >= 3:
+                out.append((unit, clause))
+    return out
 
 
 class Vocabulary:
@@ -211,6 +239,7 @@ class FastExtractor:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self._sentiment = SentimentIntensityAnalyzer()
+        self._sentiment.lexicon.update({k: v for k, v in DOMAIN_LEXICON.items() if " " not in k})
 
     @cached_property
     def _prototypes(self) -> tuple[list[tuple[ClaimKind, str, tuple[str, ...]]], np.ndarray]:
@@ -227,7 +256,13 @@ class FastExtractor:
         return rows, self.encoder.encode(texts) if texts else np.zeros((0, 1), np.float32)
 
     def polarity(self, text: str) -> float:
-        return float(self._sentiment.polarity_scores(text)["compound"])
+        score = float(self._sentiment.polarity_scores(text)["compound"])
+        # Multi-word domain phrases VADER cannot hold in its word lexicon ("runs small").
+        lowered = text.lower()
+        for phrase, valence in DOMAIN_LEXICON.items():
+            if " " in phrase and phrase in lowered:
+                score = max(-1.0, min(1.0, score + valence / 4))
+        return score
 
     def tag_polarity(self, clause: str) -> float:
         """Wanting a tag: negated or disliked → negative; otherwise the clause's sentiment, a plain mention +0.5.
@@ -248,7 +283,8 @@ class FastExtractor:
         )
 
     def extract(self, text: str) -> ExtractionReport:
-        parts = clauses(text)
+        units = clause_units(text)
+        parts = [c for _, c in units]
         if not parts:
             return ExtractionReport([], "fast")
         rows, protos = self._prototypes
@@ -264,7 +300,12 @@ class FastExtractor:
                     best[(kind, name)] = max(best.get((kind, name), -1.0), sim + (0.2 if hit else 0.0))
             matched = sorted(((s, key) for key, s in best.items()), reverse=True)[:2]
             for _, key in matched:
-                polarity = self.tag_polarity(clause) if key[0] == "interest" else self.polarity(clause)
+                if key[0] == "interest":
+                    polarity = self.tag_polarity(clause)
+                else:
+                    polarity = self.polarity(clause)
+                    if abs(polarity) < 0.05:
+                        polarity = self.polarity(units[i][0])
                 if abs(polarity) < 0.05:
                     continue  # a neutral mention says nothing about taste
                 previous = claims.get(key)

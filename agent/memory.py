@@ -248,17 +248,27 @@ class ConversationMemory:
         )
 
     def update(self, session_id: str, turns: Sequence[str], owner: str | None = None) -> SessionMemory:
-        """Bring a session up to date with the conversation's user turns (oldest first); turns already seen
-        are not read again, so callers may send the whole conversation every time."""
+        """Bring a session up to date with the conversation's user turns (oldest first).
+
+        Callers may send the whole conversation every time (turns already seen are not read again) or only
+        the latest message; a history that contradicts the remembered one starts the session over.
+        """
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None or self._owners.get(session_id) != owner:
                 session = SessionMemory(session_id=session_id)
             redacted = [redact_text(t) for t in turns]
-            if session.turns != redacted[: len(session.turns)]:
-                session = SessionMemory(session_id=session_id)  # the conversation was edited: start over
-            for pos in range(len(session.turns), len(redacted)):
-                session = self.observe(session, turns[pos], f"{session_id}#{pos + 1}")
+            if session.turns == redacted[: len(session.turns)]:
+                fresh = list(turns[len(session.turns) :])  # the whole conversation was sent again
+            elif len(turns) == 1:
+                fresh = list(turns)  # only the latest message was sent: it follows what is remembered
+            else:
+                session, fresh = (
+                    SessionMemory(session_id=session_id),
+                    list(turns),
+                )  # edited history: start over
+            for text in fresh:
+                session = self.observe(session, text, f"{session_id}#{len(session.turns) + 1}")
             if len(self._sessions) >= self.max_sessions and session_id not in self._sessions:
                 self._sessions.pop(next(iter(self._sessions)))
             self._sessions[session_id] = session

@@ -205,6 +205,8 @@ def summarise(profile: UserProfile) -> str:
         if stats.active_days:
             rhythm = f" over {stats.active_days} active day{'s' if stats.active_days != 1 else ''}"
         parts.append(f"User {profile.user_id} has {profile.event_count} events{rhythm}{mean}.")
+    elif profile.aspects or profile.interests:
+        parts.append(f"User {profile.user_id} has no rated events; this profile comes from what they wrote.")
     else:
         parts.append(f"User {profile.user_id} has no recorded events yet.")
     likes = profile.top_interests(4)

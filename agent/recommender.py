@@ -262,12 +262,14 @@ class Recommender:
         if request.session_id is None:
             return with_session(profile, self.memory.transient(turns))
         before = self.memory.get(request.session_id)
-        seen = len(before.turns) if before is not None else 0
+        old_turns = before.turns if before is not None else []
         session = self.memory.update(request.session_id, turns, owner=request.user_id)
         if self.store is not None and request.user_id is not None and self.known_user(request.user_id):
-            fresh = session.turns[seen:] if len(session.turns) > seen else []
-            for pos, text in enumerate(fresh, start=len(session.turns) - len(fresh) + 1):
-                self.store.add_text(request.user_id, "chat", text, f"{request.session_id}#{pos}")
+            kept = len(old_turns) if session.turns[: len(old_turns)] == old_turns else 0
+            for pos in range(kept, len(session.turns)):
+                self.store.add_text(
+                    request.user_id, "chat", session.turns[pos], f"{request.session_id}#{pos + 1}"
+                )
         return with_session(profile, session)
 
     def resolve_profile(self, request: RecommendationRequest) -> UserProfile:

@@ -31,9 +31,13 @@ class Settings(BaseSettings):
         default=None, description="SQLite file for profiles, events and redacted texts (default: cache dir)."
     )
     profile_noise_epsilon: float | None = Field(
-        default=None, gt=0, description="Gaussian noise on stored profile vectors, (epsilon, 1e-5)-DP per save."
+        default=None,
+        gt=0,
+        description="Gaussian noise on stored profile vectors, (epsilon, 1e-5)-DP per save.",
     )
-    llm_extraction: bool = Field(default=True, description="Read reviews with the LLM (validated) when one is set.")
+    llm_extraction: bool = Field(
+        default=True, description="Read reviews with the LLM (validated) when one is set."
+    )
 
     @property
     def index_root(self) -> Path:
