@@ -255,6 +255,14 @@ class FastExtractor:
                 texts.append(phrase)
         return rows, self.encoder.encode(texts) if texts else np.zeros((0, 1), np.float32)
 
+    @cached_property
+    def _keyword_patterns(self) -> dict[str, re.Pattern[str]]:
+        return {
+            aspect: re.compile("|".join(rf"(?<![a-z]){re.escape(k)}(?![a-z])" for k in keywords))
+            for aspect, (_, keywords) in self.vocabulary.aspects.items()
+            if keywords
+        }
+
     def polarity(self, text: str) -> float:
         score = float(self._sentiment.polarity_scores(text)["compound"])
         # Multi-word domain phrases VADER cannot hold in its word lexicon ("runs small").
@@ -293,9 +301,10 @@ class FastExtractor:
         for i, clause in enumerate(parts):
             lowered = f" {clause.lower()} "
             best: dict[tuple[ClaimKind, str], float] = {}
-            for j, (kind, name, keywords) in enumerate(rows):
+            hits = {name for name, pattern in self._keyword_patterns.items() if pattern.search(lowered)}
+            for j, (kind, name, _) in enumerate(rows):
                 sim = float(sims[i, j])
-                hit = any(re.search(rf"(?<![a-z]){re.escape(k)}(?![a-z])", lowered) for k in keywords)
+                hit = kind == "aspect" and name in hits
                 if sim >= self.threshold or (hit and sim >= self.keyword_threshold):
                     best[(kind, name)] = max(best.get((kind, name), -1.0), sim + (0.2 if hit else 0.0))
             matched = sorted(((s, key) for key, s in best.items()), reverse=True)[:2]
