@@ -56,11 +56,15 @@ def build_recommender(
         llm if not isinstance(llm, str) else None,
         histories=data.by_user,
         candidates=settings.candidates,
-        store=open_store(settings) if store == "auto" else store if not isinstance(store, str) else None,
+        store=open_store(settings, data.name)
+        if store == "auto"
+        else store
+        if not isinstance(store, str)
+        else None,
         extract_with_llm=settings.llm_extraction,
     )
 
 
-def open_store(settings: Settings) -> ProfileStore:
-    """The profile store file from the settings (``RECAGENT_PROFILE_STORE``, default under the cache dir)."""
-    return ProfileStore(settings.profile_store_path, noise_epsilon=settings.profile_noise_epsilon)
+def open_store(settings: Settings, dataset: str = "ml-100k") -> ProfileStore:
+    """The dataset's profile store (``RECAGENT_PROFILE_STORE``, default ``profiles-<dataset>.sqlite`` in the cache dir)."""
+    return ProfileStore(settings.profile_store_path(dataset), noise_epsilon=settings.profile_noise_epsilon)

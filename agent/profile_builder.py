@@ -373,7 +373,9 @@ def merge_claims(
         if claim.kind == "aspect":
             old = aspects.get(claim.name)
             mentions = 1 if old is None else old.mentions + 1
-            mean = claim.polarity if old is None else (old.polarity * old.mentions + claim.polarity) / mentions
+            mean = (
+                claim.polarity if old is None else (old.polarity * old.mentions + claim.polarity) / mentions
+            )
             aspects[claim.name] = AspectSentiment(
                 aspect=claim.name,
                 polarity=round(max(-1.0, min(1.0, mean)), 4),

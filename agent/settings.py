@@ -43,9 +43,10 @@ class Settings(BaseSettings):
     def index_root(self) -> Path:
         return self.cache_dir / "indexes"
 
-    @property
-    def profile_store_path(self) -> Path:
-        return self.profile_store or self.cache_dir / "profiles.sqlite"
+    def profile_store_path(self, dataset: str = "ml-100k") -> Path:
+        """One store per dataset (user ids of different datasets collide), unless ``profile_store`` is set."""
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)
+        return self.profile_store or self.cache_dir / f"profiles-{stem}.sqlite"
 
     def index_dir(self, dataset: str) -> Path:
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)

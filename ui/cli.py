@@ -129,9 +129,9 @@ def cmd_profile_erase(args: argparse.Namespace) -> int:
     from recagent.agent import open_store
 
     settings = _settings(args)
-    report = open_store(settings).erase(args.user)
+    report = open_store(settings, args.dataset).erase(args.user)
     print(
-        f"erased user {args.user} from {settings.profile_store_path}: {report.profiles} profile versions, "
+        f"erased user {args.user} from {settings.profile_store_path(args.dataset)}: {report.profiles} profile versions, "
         f"{report.vectors} vectors, {report.events} events, {report.texts} texts"
     )
     return 0
@@ -140,7 +140,7 @@ def cmd_profile_erase(args: argparse.Namespace) -> int:
 def cmd_profile_export(args: argparse.Namespace) -> int:
     from recagent.agent import open_store
 
-    print(open_store(_settings(args)).export_json(args.user))
+    print(open_store(_settings(args), args.dataset).export_json(args.user))
     return 0
 
 
@@ -234,9 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         "erase", help="delete everything stored about a user (profile, events, texts, vectors)"
     )
     erase.add_argument("--user", required=True, help="user id")
+    erase.add_argument("--dataset", default="ml-100k", help="whose store (default ml-100k)")
     erase.set_defaults(func=cmd_profile_erase)
     export = profile.add_parser("export", help="print everything stored about a user as JSON")
     export.add_argument("--user", required=True, help="user id")
+    export.add_argument("--dataset", default="ml-100k", help="whose store (default ml-100k)")
     export.set_defaults(func=cmd_profile_export)
     demo = profile.add_parser(
         "demo-reviews",

@@ -30,7 +30,7 @@ def test_profile_show_json_and_table(capsys, monkeypatch, tmp_path: Path, ml100k
     table = capsys.readouterr().out
     assert "interest" in table and "weight" in table and top["tag"] in table and "rated " in table
     # Showing a profile saved it to the store under the cache dir.
-    with sqlite3.connect(tmp_path / "profiles.sqlite") as conn:
+    with sqlite3.connect(tmp_path / "profiles-ml-100k.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM profiles WHERE user_id = '1'").fetchone()[0] == 1
 
 
@@ -45,7 +45,7 @@ def test_profile_erase(capsys, monkeypatch, tmp_path: Path, ml100k_index_dir: Pa
         "erased user 2" in capsys.readouterr().out
         and "1 profile versions" in capsys.readouterr().out + "1 profile versions"
     )
-    with sqlite3.connect(tmp_path / "profiles.sqlite") as conn:
+    with sqlite3.connect(tmp_path / "profiles-ml-100k.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM profiles WHERE user_id = '2'").fetchone()[0] == 0
 
 
