@@ -37,7 +37,8 @@ def _unit(vec: np.ndarray) -> np.ndarray | None:
 
 def event_id(event: Interaction) -> str:
     """A stable name for an event: kind, item and time (Interaction has no id of its own)."""
-    return f"{event.user_id}/{event.kind}/{event.item_id}@{event.timestamp:g}"
+    when = int(event.timestamp) if float(event.timestamp).is_integer() else event.timestamp
+    return f"{event.user_id}/{event.kind}/{event.item_id}@{when}"
 
 
 class ProfileBuilder:
