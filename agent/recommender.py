@@ -175,7 +175,7 @@ class Recommender:
         with self._lock:
             self._histories.setdefault(user_id, [])
             profile = self.profile(user_id)
-            source_id = source_id or f"{user_id}/{source}/{len(profile.aspects) + len(profile.interests)}"
+            source_id = source_id or f"{user_id}/{source}/{time.time_ns()}"
             profile, report = self.builder.update_from_text(profile, clean_text, source, source_id, item_id)
             self._profiles[user_id] = profile
             if self.store is not None:

@@ -40,6 +40,7 @@ def test_genre_weights_follow_ratings(ml100k_index: ItemIndex) -> None:
     assert ml100k_index.vectors_for(comedy).mean(0) @ vec > ml100k_index.vectors_for(horror).mean(0) @ vec
 
 
+@pytest.mark.slow
 def test_ml1m_profile_has_interests_and_dislikes_backed_by_real_ratings(encoder) -> None:
     """A real MovieLens-1M user; the index holds the items that user rated (encoded for real)."""
     from recagent.retrieval import Catalog, load_bundled
