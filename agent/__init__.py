@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from .factory import build_recommender, make_backend, open_index
+from .extraction import (
+    ExtractedClaim,
+    Extraction,
+    ExtractionReport,
+    FastExtractor,
+    LLMExtractor,
+    TextExtractor,
+    Vocabulary,
+)
+from .factory import build_recommender, make_backend, open_index, open_store
 from .justifier import Justification, Justifier, gather_evidence, template_sentence, validate_sentence
 from .llm import ChatMessage, Conversation, LLMBackend, LLMError
 from .local_backend import BUNDLED_MODEL, LocalBackend, materialise_bundled_model
-from .profile import Evidence, Interest, RatedItem, UserProfile
+from .memory import ConversationMemory, parse_constraints
+from .privacy import add_gaussian_noise, redact, redact_text
+from .profile import (
+    PROFILE_SCHEMA_VERSION,
+    AspectSentiment,
+    BehaviourStats,
+    Constraint,
+    Evidence,
+    Interest,
+    RatedItem,
+    SessionMemory,
+    UserProfile,
+    summarise,
+)
 from .profile_builder import ProfileBuilder
 from .ranker import Ranker
 from .recommender import (
@@ -17,9 +39,32 @@ from .recommender import (
     UnknownUserError,
 )
 from .settings import Settings
+from .store import ErasureReport, ProfileStore, ProfileVersion
 
 __all__ = [
     "BUNDLED_MODEL",
+    "PROFILE_SCHEMA_VERSION",
+    "AspectSentiment",
+    "BehaviourStats",
+    "Constraint",
+    "ConversationMemory",
+    "ErasureReport",
+    "ExtractedClaim",
+    "Extraction",
+    "ExtractionReport",
+    "FastExtractor",
+    "LLMExtractor",
+    "ProfileStore",
+    "ProfileVersion",
+    "SessionMemory",
+    "TextExtractor",
+    "Vocabulary",
+    "add_gaussian_noise",
+    "open_store",
+    "parse_constraints",
+    "redact",
+    "redact_text",
+    "summarise",
     "ChatMessage",
     "Conversation",
     "Evidence",

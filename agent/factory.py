@@ -10,6 +10,7 @@ from .llm import LLMBackend
 from .local_backend import LocalBackend
 from .recommender import Recommender
 from .settings import Settings
+from .store import ProfileStore
 
 
 def open_index(
@@ -41,6 +42,7 @@ def build_recommender(
     events: str | Path | None = None,
     index_dir: Path | None = None,
     backend: LLMBackend | None | str = "auto",
+    store: ProfileStore | None | str = "auto",
 ) -> Recommender:
     settings = settings or Settings()
     configure_threads(settings.threads or None)
@@ -54,4 +56,15 @@ def build_recommender(
         llm if not isinstance(llm, str) else None,
         histories=data.by_user,
         candidates=settings.candidates,
+        store=open_store(settings, data.name)
+        if store == "auto"
+        else store
+        if not isinstance(store, str)
+        else None,
+        extract_with_llm=settings.llm_extraction,
     )
+
+
+def open_store(settings: Settings, dataset: str = "ml-100k") -> ProfileStore:
+    """The dataset's profile store (``RECAGENT_PROFILE_STORE``, default ``profiles-<dataset>.sqlite`` in the cache dir)."""
+    return ProfileStore(settings.profile_store_path(dataset), noise_epsilon=settings.profile_noise_epsilon)

@@ -13,11 +13,15 @@ from pydantic import BaseModel, Field
 
 from recagent.retrieval import Encoder, Interaction, Item, ItemFilter, ItemIndex
 
+from .extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
 from .justifier import Justification, Justifier, gather_evidence
 from .llm import LLMBackend, LLMError
-from .profile import Evidence, UserProfile
+from .memory import ConversationMemory, with_session
+from .privacy import redact_text
+from .profile import PROFILE_SCHEMA_VERSION, Evidence, EvidenceSource, UserProfile
 from .profile_builder import ProfileBuilder
 from .ranker import Ranker
+from .store import ProfileStore
 
 MAX_K = 20
 
@@ -77,9 +81,18 @@ def _unit(vec: np.ndarray) -> np.ndarray:
 class Recommender:
     """Holds the index, encoder, model and user histories, loaded once per process."""
 
-    # How the query vector mixes its parts: long-term taste, the request right now, and what to move away from.
+    # How the query vector mixes its parts (each a unit vector, the sum renormalised):
+    #   q = long_term_weight·long-term (rated history) + short_term_weight·short-term (this conversation's turns,
+    #       latest weighted most) − negative_weight·negative (disliked items) − avoid_weight·avoid (what the
+    #       conversation said not to want, e.g. "not another superhero movie").
+    # The short-term part outweighs the long-term one so that what the user asks for now wins, while the
+    # long-term part keeps the picks personal; hard constraints are not mixed in but filter retrieval.
+    # Without a session (a caller passing only a query) the encoded query takes the short-term slot.
     request_weight = 1.0
     negative_weight = 0.3
+    long_term_weight = 1.0
+    short_term_weight = 1.5
+    avoid_weight = 0.5
 
     def __init__(
         self,
@@ -88,17 +101,32 @@ class Recommender:
         backend: LLMBackend | None = None,
         histories: Mapping[str, Sequence[Interaction]] | None = None,
         candidates: int = 20,
+        store: ProfileStore | None = None,
+        text_extractor: TextExtractor | None = None,
+        extract_with_llm: bool = True,
     ) -> None:
         self.index = index
         self.encoder = encoder
         self.backend = backend
         self.candidates = candidates
-        self.builder = ProfileBuilder(index)
+        self.store = store
+        genres = index.catalog.genres()
+        fast = FastExtractor(encoder, Vocabulary.for_movies(genres))
+        if text_extractor is None:
+            llm = LLMExtractor(backend, fast.vocabulary) if backend is not None and extract_with_llm else None
+            text_extractor = TextExtractor(fast, llm)
+        self.text_extractor = text_extractor
+        self.memory = ConversationMemory(fast, genres)
+        self.builder = ProfileBuilder(index, text_extractor=text_extractor)
         self.ranker = Ranker(backend) if backend is not None else None
         self.justifier = Justifier(backend, index)
         self._histories: dict[str, list[Interaction]] = {u: list(evs) for u, evs in (histories or {}).items()}
         self._profiles: dict[str, UserProfile] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: add_text and add_events build the profile while holding it.
+        self._lock = threading.RLock()
+        if store is not None:
+            for user_id in store.users():
+                self._histories.setdefault(user_id, []).extend(store.events(user_id))
 
     @property
     def catalog(self) -> Iterable[Item]:
@@ -111,18 +139,59 @@ class Recommender:
         return list(self._histories)
 
     def add_events(self, events: Iterable[Interaction]) -> None:
+        """Record events; a cached profile is updated one event at a time (no rebuild) and persisted."""
+        events = list(events)
+        for event in events:
+            if event.item_id not in self.index.catalog:
+                raise KeyError(f"unknown item {event.item_id!r}")
         with self._lock:
+            touched: set[str] = set()
             for event in events:
-                if event.item_id not in self.index.catalog:
-                    raise KeyError(f"unknown item {event.item_id!r}")
                 self._histories.setdefault(event.user_id, []).append(event)
-                self._profiles.pop(event.user_id, None)
+                cached = self._profiles.get(event.user_id)
+                if cached is not None:
+                    self._profiles[event.user_id] = self.builder.update(cached, event)
+                    touched.add(event.user_id)
+            if self.store is not None:
+                self.store.add_events(events)
+                for user_id in touched:
+                    self.store.save(self._profiles[user_id])
+
+    def add_text(
+        self,
+        user_id: str,
+        text: str,
+        source: EvidenceSource = "review",
+        source_id: str | None = None,
+        item_id: str | None = None,
+    ) -> tuple[UserProfile, ExtractionReport]:
+        """Read a review or comment into the user's long-term profile (aspects, interests, evidence).
+
+        The text is redacted before it is stored, extracted or shown to an LLM; only the redacted text is kept.
+        """
+        if item_id is not None and item_id not in self.index.catalog:
+            raise KeyError(f"unknown item {item_id!r}")
+        clean_text = redact_text(text)
+        with self._lock:
+            self._histories.setdefault(user_id, [])
+            profile = self.profile(user_id)
+            source_id = source_id or f"{user_id}/{source}/{time.time_ns()}"
+            profile, report = self.builder.update_from_text(profile, clean_text, source, source_id, item_id)
+            self._profiles[user_id] = profile
+            if self.store is not None:
+                self.store.add_text(user_id, source, clean_text, source_id)
+                self.store.save(profile)
+        return profile, report
 
     def erase_user(self, user_id: str) -> bool:
-        """Forget a user's events and profile; True if there was anything to forget."""
+        """Forget a user everywhere: events, profile, sessions, and every row in the store; True if any existed."""
         with self._lock:
             self._profiles.pop(user_id, None)
-            return self._histories.pop(user_id, None) is not None
+            self.memory.forget_owner(user_id)
+            existed = self._histories.pop(user_id, None) is not None
+            if self.store is not None:
+                existed = self.store.erase(user_id).total > 0 or existed
+            return existed
 
     def profile(self, user_id: str) -> UserProfile:
         with self._lock:
@@ -131,17 +200,44 @@ class Recommender:
                 return cached
             if user_id not in self._histories:
                 raise UnknownUserError(f"unknown user {user_id!r}")
-            profile = self.builder.build(user_id, self._histories[user_id])
+            history = self._histories[user_id]
+            stored = self.store.load(user_id) if self.store is not None else None
+            if (
+                stored is not None
+                and stored.schema_version == PROFILE_SCHEMA_VERSION
+                and stored.event_count == len([e for e in history if e.item_id in self.index.catalog])
+            ):
+                profile = stored
+            else:
+                profile = self.builder.build(user_id, history)
+                if stored is not None:  # what was read from text is not in the events: carry it over
+                    profile = profile.model_copy(
+                        update={
+                            "aspects": stored.aspects,
+                            "constraints": stored.constraints,
+                            "interests": sorted(
+                                [
+                                    *profile.interests,
+                                    *(i for i in stored.interests if i.extractor != "behaviour"),
+                                ],
+                                key=lambda i: -abs(i.weight),
+                            ),
+                        }
+                    )
+                if self.store is not None:
+                    self.store.save(profile)
             self._profiles[user_id] = profile
             return profile
 
     def query_vector(self, profile: UserProfile, query: str | None) -> np.ndarray:
-        """long-term + request − 0.3·negative, renormalised; each part is a unit vector."""
+        """long-term + 1.5·short-term − 0.3·negative − 0.5·avoid, renormalised (see the class attributes)."""
         parts: list[np.ndarray] = []
         if profile.vector is not None:
-            parts.append(np.asarray(profile.vector, dtype=np.float32))
-        if query:
-            parts.append(self.request_weight * self.encoder.encode_one(query))
+            parts.append(self.long_term_weight * np.asarray(profile.vector, dtype=np.float32))
+        if profile.short_term_vector is not None:
+            parts.append(self.short_term_weight * np.asarray(profile.short_term_vector, dtype=np.float32))
+        elif query:
+            parts.append(self.request_weight * self.encoder.encode_one(redact_text(query)))
         if not parts:
             raise UnknownUserError(
                 f"user {profile.user_id!r} has no history yet; say what you are looking for"
@@ -149,7 +245,32 @@ class Recommender:
         vec = np.sum(parts, axis=0)
         if profile.negative_vector is not None:
             vec = vec - self.negative_weight * np.asarray(profile.negative_vector, dtype=np.float32)
+        avoid = profile.session.avoid_vector if profile.session is not None else None
+        if avoid is not None:
+            vec = vec - self.avoid_weight * np.asarray(avoid, dtype=np.float32)
         return _unit(vec).astype(np.float32)
+
+    def remember(self, profile: UserProfile, request: RecommendationRequest) -> UserProfile:
+        """Apply the conversation (history + query) to the session part of the profile.
+
+        With a ``session_id`` the session is kept between calls and only new turns are read (and, with a store
+        and a user, saved redacted); without one it is built from this request's turns and forgotten.
+        """
+        turns = [*request.history, *([request.query] if request.query else [])]
+        if not turns:
+            return profile
+        if request.session_id is None:
+            return with_session(profile, self.memory.transient(turns))
+        before = self.memory.get(request.session_id)
+        old_turns = before.turns if before is not None else []
+        session = self.memory.update(request.session_id, turns, owner=request.user_id)
+        if self.store is not None and request.user_id is not None and self.known_user(request.user_id):
+            kept = len(old_turns) if session.turns[: len(old_turns)] == old_turns else 0
+            for pos in range(kept, len(session.turns)):
+                self.store.add_text(
+                    request.user_id, "chat", session.turns[pos], f"{request.session_id}#{pos + 1}"
+                )
+        return with_session(profile, session)
 
     def resolve_profile(self, request: RecommendationRequest) -> UserProfile:
         if request.user_id is not None and self.known_user(request.user_id):
@@ -162,14 +283,17 @@ class Recommender:
         exclude = set(profile.seen) if request.exclude_seen else set()
         query = self.query_vector(profile, request.query)
         n = max(self.candidates, request.k)
-        return self.index.search(query, n, exclude=exclude, item_filter=request.filters)
+        # Hard constraints the user stated in the conversation are retrieval filters, like the request's own.
+        item_filter = request.filters.merged(profile.hard_filter())
+        return self.index.search(query, n, exclude=exclude, item_filter=item_filter)
 
     def rank(self, request: RecommendationRequest) -> tuple[UserProfile, RecommendationResult]:
         """Everything up to the ranked top-k, without justifications (fast; the API streams these first)."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        profile = self.resolve_profile(request)
+        profile = self.remember(self.resolve_profile(request), request)
         timings["profile"] = (time.perf_counter() - start) * 1000
+        query = redact_text(request.query) if request.query else None
         t = time.perf_counter()
         hits = self.retrieve(profile, request)
         timings["retrieve"] = (time.perf_counter() - t) * 1000
@@ -181,7 +305,7 @@ class Recommender:
         if self.ranker is not None and len(candidates) > 1:
             t = time.perf_counter()
             try:
-                ranked = self.ranker.rank(profile, candidates, request.query)
+                ranked = self.ranker.rank(profile, candidates, query)
                 mode = "ranked"
             except LLMError as exc:
                 degraded = f"ranker unavailable: {exc}"
@@ -211,6 +335,7 @@ class Recommender:
         self, profile: UserProfile, result: RecommendationResult, query: str | None
     ) -> RecommendationResult:
         t = time.perf_counter()
+        query = redact_text(query) if query else None
         items = [r.item for r in result.recommendations]
         evidence = [gather_evidence(item, profile, self.index, query) for item in items]
         justifications = self.justifier.justify(items, profile, query, evidence)

@@ -27,10 +27,26 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, description="Threads for torch and FAISS; 0 = all cores.")
     candidates: int = Field(default=20, ge=2, le=26, description="How many retrieved items the LLM ranks.")
     justify: bool = True
+    profile_store: Path | None = Field(
+        default=None, description="SQLite file for profiles, events and redacted texts (default: cache dir)."
+    )
+    profile_noise_epsilon: float | None = Field(
+        default=None,
+        gt=0,
+        description="Gaussian noise on stored profile vectors, (epsilon, 1e-5)-DP per save.",
+    )
+    llm_extraction: bool = Field(
+        default=True, description="Read reviews with the LLM (validated) when one is set."
+    )
 
     @property
     def index_root(self) -> Path:
         return self.cache_dir / "indexes"
+
+    def profile_store_path(self, dataset: str = "ml-100k") -> Path:
+        """One store per dataset (user ids of different datasets collide), unless ``profile_store`` is set."""
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)
+        return self.profile_store or self.cache_dir / f"profiles-{stem}.sqlite"
 
     def index_dir(self, dataset: str) -> Path:
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)

@@ -7,6 +7,7 @@ from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
 from .events import Interaction, LeaveOneOutSplit, chronological, group_by_user, load_events
 from .index import IndexError_, IndexMeta, ItemIndex
 from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
+from .reviews import Review, clothing_reviews_path, load_clothing_reviews
 from .threads import configure_threads
 
 __all__ = [
@@ -24,12 +25,15 @@ __all__ = [
     "ItemFilter",
     "ItemIndex",
     "LeaveOneOutSplit",
+    "Review",
     "chronological",
+    "clothing_reviews_path",
     "configure_threads",
     "default_cache_dir",
     "group_by_user",
     "load_bundled",
     "load_catalog",
+    "load_clothing_reviews",
     "load_dataset",
     "load_events",
     "normalise_title",

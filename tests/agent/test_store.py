@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recagent.agent import Evidence, Interest, ProfileStore, UserProfile
+from recagent.retrieval import Interaction
+
+MARKER = "zq-unique-user-7f3a"
+
+
+def _profile(user: str, n: int = 0) -> UserProfile:
+    vec = np.random.default_rng(n).normal(size=8)
+    vec /= np.linalg.norm(vec)
+    return UserProfile(
+        user_id=user,
+        event_count=n,
+        interests=[
+            Interest(tag="Comedy", weight=0.5, evidence=[Evidence(source="chat", quote=f"{user} laughs")])
+        ],
+        vector=vec.tolist(),
+        summary=f"version {n} of {user}",
+    )
+
+
+def test_save_load_list_history_export(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "p.sqlite")
+    assert store.save(_profile("ann", 1)) == 1
+    assert store.save(_profile("ann", 2)) == 2
+    store.save(_profile("bob", 1))
+    store.add_events([Interaction(user_id="ann", item_id="42", rating=4, timestamp=5)])
+    store.add_text("ann", "review", "Lovely fabric, mail me at ann@example.com", "r1")
+    loaded = store.load("ann")
+    assert loaded is not None and loaded.event_count == 2 and loaded.summary == "version 2 of ann"
+    assert np.allclose(loaded.vector, _profile("ann", 2).vector, atol=1e-6)
+    assert store.load("ann", version=1).event_count == 1  # type: ignore[union-attr]
+    assert store.load("nobody") is None
+    assert store.users() == ["ann", "bob"]
+    assert [v.version for v in store.history("ann")] == [1, 2]
+    exported = store.export("ann")
+    assert exported["profile"]["user_id"] == "ann" and len(exported["versions"]) == 2
+    assert exported["events"][0]["item_id"] == "42"
+    assert exported["texts"][0]["text"] == "Lovely fabric, mail me at [EMAIL]"
+    assert '"user_id": "ann"' in store.export_json("ann")
+
+
+def test_keeps_a_bounded_history(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "p.sqlite", keep_versions=3)
+    for n in range(6):
+        store.save(_profile("ann", n))
+    assert [v.version for v in store.history("ann")] == [4, 5, 6]
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    ProfileStore(path).save(_profile("ann"))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_erase_leaves_no_trace_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    store = ProfileStore(path)
+    for n in range(3):
+        store.save(_profile(MARKER, n))
+    store.save(_profile("keeper", 1))
+    store.add_events([Interaction(user_id=MARKER, item_id="7", rating=5, timestamp=t) for t in range(20)])
+    store.add_text(MARKER, "chat", f"{MARKER} wants something funny", "s#1")
+    report = store.erase(MARKER)
+    assert (report.profiles, report.events, report.texts, report.vectors) == (3, 20, 1, 1)
+    store.close()
+    # Read the file directly, with a fresh connection and as raw bytes (deleted pages included).
+    with sqlite3.connect(path) as conn:
+        for table in ("profiles", "vectors", "events", "texts"):
+            assert (
+                conn.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (MARKER,)).fetchone()[0] == 0
+            )
+        assert conn.execute("SELECT COUNT(*) FROM profiles WHERE user_id = 'keeper'").fetchone()[0] == 1
+    for file in tmp_path.iterdir():
+        assert MARKER.encode() not in file.read_bytes(), file.name
+    assert ProfileStore(path).load("keeper") is not None
+
+
+def _writer_process(path: str, n: int) -> None:
+    store = ProfileStore(path)
+    for i in range(n):
+        store.save(_profile("proc-writer", i))
+
+
+def test_concurrent_readers_and_writers_do_not_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    store = ProfileStore(path)
+    store.save(_profile("ann", 0))
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            last = 0
+            while not stop.is_set():
+                profile = store.load("ann")
+                assert profile is not None and profile.event_count >= last
+                last = profile.event_count
+                store.history("ann")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for t in readers:
+        t.start()
+    proc = mp.get_context("spawn").Process(target=_writer_process, args=(str(path), 40))
+    proc.start()
+    for i in range(1, 81):
+        store.save(_profile("ann", i))
+    proc.join(timeout=120)
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors[0]
+    assert proc.exitcode == 0
+    assert store.integrity_check() == "ok"
+    assert [v.version for v in store.history("ann")][-1] == 81
+    assert store.load("proc-writer").event_count == 39  # type: ignore[union-attr]
+
+
+def test_noise_on_stored_vectors(tmp_path: Path) -> None:
+    clean = ProfileStore(tmp_path / "clean.sqlite")
+    noisy = ProfileStore(tmp_path / "noisy.sqlite", noise_epsilon=0.5, seed=1)
+    profile = _profile("ann", 3)
+    clean.save(profile)
+    noisy.save(profile)
+    exact = np.asarray(clean.load("ann").vector)  # type: ignore[union-attr]
+    blurred = np.asarray(noisy.load("ann").vector)  # type: ignore[union-attr]
+    assert np.allclose(exact, profile.vector, atol=1e-6)
+    assert abs(np.linalg.norm(blurred) - 1) < 1e-5 and not np.allclose(blurred, exact, atol=1e-2)
+    with pytest.raises(ValueError):
+        ProfileStore(tmp_path / "bad.sqlite", noise_epsilon=0.0).save(profile)
