@@ -140,3 +140,23 @@ def test_noise_on_stored_vectors(tmp_path: Path) -> None:
     assert abs(np.linalg.norm(blurred) - 1) < 1e-5 and not np.allclose(blurred, exact, atol=1e-2)
     with pytest.raises(ValueError):
         ProfileStore(tmp_path / "bad.sqlite", noise_epsilon=0.0).save(profile)
+
+
+def test_version_0_profiles_still_load() -> None:
+    old = {
+        "schema_version": 0,
+        "user_id": "u",
+        "interests": [
+            {
+                "tag": "Comedy",
+                "weight": 0.5,
+                "evidence": [{"source": "rating", "item_id": "1", "text": "rated 5/5"}],
+            }
+        ],
+        "event_count": 3,
+        "some_future_field": 1,
+    }
+    profile = UserProfile.model_validate(old)
+    assert profile.schema_version == 0 and profile.interest_weight("comedy") == 0.5
+    assert profile.interests[0].evidence[0].extractor == "behaviour" and profile.aspects == []
+    assert profile.model_dump()["some_future_field"] == 1
