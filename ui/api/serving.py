@@ -7,6 +7,7 @@ thread and the event loop stays free for other requests and for streaming.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -174,7 +175,12 @@ class OpenAIServing:
                     param=f"events[{pos}].item_id",
                     code="unknown_item",
                 )
-        await run_in_threadpool(self.recommender.add_events, request.events)
+        # An event sent without a timestamp happened now: it is the user's most recent one.
+        stamped = [
+            e if "timestamp" in e.model_fields_set else e.model_copy(update={"timestamp": time.time()})
+            for e in request.events
+        ]
+        await run_in_threadpool(self.recommender.add_events, stamped)
         return EventsResponse(
             accepted=len(request.events), users=list(dict.fromkeys(e.user_id for e in request.events))
         )
