@@ -72,24 +72,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .app import launch
 
-    recommender = build_recommender(args.dataset, _settings(args))
-    launch(recommender, host=args.host, port=args.port)
+    settings = _settings(args)
+    recommender = build_recommender(args.dataset, settings)
+    launch(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))
     return 0
+
+
+def _chat_agent(recommender: Any, settings: Any) -> Any:
+    """A tool-calling agent when the configured LLM can drive one (see agent/agent_mode.py), else None."""
+    from recagent.agent.agent_mode import AgentModeSettings, ToolCallingChat, chat_mode, make_agent_model
+
+    mode = AgentModeSettings()
+    if chat_mode(settings, mode) != "agent":
+        return None
+    print(f"chat mode: tool-calling agent via {settings.llm_base_url}", file=sys.stderr)
+    return ToolCallingChat(recommender, make_agent_model(settings, mode), max_steps=mode.agent_max_steps)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
-    from recagent.agent.agent_mode import AgentModeSettings, ToolCallingChat, chat_mode, make_agent_model
 
     from .api import run_server
 
     settings = _settings(args)
     recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
-    mode = AgentModeSettings()
-    agent = None
-    if chat_mode(settings, mode) == "agent":
-        agent = ToolCallingChat(recommender, make_agent_model(settings, mode), max_steps=mode.agent_max_steps)
-    run_server(recommender, host=args.host, port=args.port, agent=agent)
+    run_server(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))
     return 0
 
 

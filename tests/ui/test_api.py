@@ -393,3 +393,41 @@ def test_recagent_serve_subprocess(tmp_path: Path, tiny_model_dir: Path, ml100k_
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.mark.slow
+def test_streaming_with_real_smollm2(
+    cache_dir: Path, ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder
+) -> None:
+    """The real embedded model behind the API: ranked by SmolLM2, justifications streamed one by one."""
+    from openai import OpenAI
+
+    from recagent.agent import RecommendationResult
+    from recagent.ui.api.serving import ranked_text
+
+    backend = LocalBackend("smollm2", cache_dir=cache_dir)
+    recommender = Recommender(ml100k_index, encoder, backend, histories=ml100k.by_user)
+    with _Server(build_app(recommender, APISettings())) as url:
+        client = OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=600)
+        chunks = list(
+            client.chat.completions.create(
+                model="recagent",
+                messages=[{"role": "user", "content": "a classic science fiction film"}],
+                user="1",
+                stream=True,
+                extra_body={"recagent": {"k": 3}},
+            )
+        )
+    events = [c.recagent for c in chunks if getattr(c, "recagent", None)]
+    assert [e["event"] for e in events] == [
+        "ranked",
+        "justification",
+        "justification",
+        "justification",
+        "done",
+    ]
+    final = RecommendationResult.model_validate(events[-1]["result"])
+    assert final.mode == "ranked" and final.ranker.startswith("local:")
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == answer_text(final) and text.startswith(ranked_text(final))
+    assert all(r.justification is not None and r.justification.text in text for r in final.recommendations)
