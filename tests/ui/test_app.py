@@ -212,3 +212,22 @@ def test_page_makes_no_internet_calls(app_url: str, tmp_path: Path) -> None:
     # The browser's own update/sync pings have no page initiator; everything the page loads must be local.
     assert len(page_requests) > 5
     assert [u for u in page_requests if not u.startswith(origin)] == []
+
+
+def test_agent_mode_in_the_app(recommender: Recommender, ml100k: Dataset) -> None:
+    from gradio_client import Client
+
+    from recagent.agent.agent_mode import ToolCallingChat
+    from tests.scripted_chat import ScriptedToolCaller
+
+    model = ScriptedToolCaller(args_for=lambda text: {"user_id": "2", "request": text, "k": 2})
+    demo = create_app(recommender, agent=ToolCallingChat(recommender, model), warm_start=False)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        history, _, picks, _ = client.predict("a documentary", [], "2", 5, api_name="/respond")
+    finally:
+        demo.close()
+    assert _text(history[-1]).startswith("Here is what I found.")
+    assert len(_ids(picks)) == 2 and all(i in ml100k.catalog for i in _ids(picks))

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from recagent.agent import RecommendationRequest, RecommendationResult
 
@@ -98,5 +98,5 @@ async def delete_profile(user_id: UserId, s: Serving) -> DeletedResponse:
 
 
 @router.post("/v1/events", response_model=EventsResponse, tags=["recagent"])
-async def events(body: EventsRequest, s: Serving) -> EventsResponse | JSONResponse:
+async def events(body: EventsRequest, s: Serving) -> EventsResponse:
     return await s.add_events(body)
