@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-fast lint setup clean
+.PHONY: run test test-fast lint setup clean browser
 
 setup: $(STAMP)
 
@@ -30,11 +30,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check retrieval agent finetune ui tests benchmarks
 	$(VENV)/bin/mypy retrieval agent finetune ui
 
-test: lint
+test: lint browser
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(PY) -m pytest -m 'not slow'
+
+# Headless Chromium for the UI screenshot test (Debian package; needs root and the Debian mirror).
+browser:
+	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -92,3 +92,20 @@ __all__ = [
     "template_sentence",
     "validate_sentence",
 ]
+
+# The LangChain faces load on first use, so `import recagent.agent` stays free of LangChain.
+_LAZY = {
+    "RecommendTool": "tools",
+    "ProfileTool": "tools",
+    "recagent_tools": "tools",
+    "ToolCallingChat": "agent_mode",
+    "chat_mode": "agent_mode",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,58 +1,331 @@
-"""The Gradio chat app: pick a user, ask for something, see ranked picks with justifications."""
+"""The Gradio app: chat on the left; the user's profile and the recommendations as cards on the right.
+
+Each card has like/dislike buttons that send events to the ``Recommender``; the profile and the
+picks are refreshed right away, so the effect of a click is visible. A user picker holds the
+MovieLens users; "New user" starts a cold profile that learns from the chat and from clicks.
+Nothing is fetched from the internet: analytics off, no share link, fonts served locally.
+"""
 
 from __future__ import annotations
 
+import html
 import os
+import time
+import uuid
+from functools import partial
 from typing import Any
 
-from recagent.agent import RecommendationRequest, Recommender, UnknownUserError
+from recagent.agent import RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
+from recagent.agent.agent_mode import ToolCallingChat
+from recagent.agent.tools import profile_dict
+from recagent.retrieval import Interaction
 
 from .render import result_markdown
 
 NEW_USER = "(new user)"
+MAX_CARDS = 10
+EMPTY_PICKS = {"user": None, "query": None, "k": 5, "result": None}
 
 
-def create_app(recommender: Recommender, max_users: int = 200) -> Any:
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _bar(weight: float) -> str:
+    colour = "#2e7d32" if weight >= 0 else "#c62828"
+    width = max(2, int(abs(weight) * 100))
+    return (
+        f'<span style="display:inline-block;width:80px;height:8px;background:#e0e0e0;border-radius:4px;'
+        f'vertical-align:middle"><span style="display:block;width:{width}%;height:8px;background:{colour};'
+        f'border-radius:4px"></span></span>'
+    )
+
+
+def profile_html(recommender: Recommender, user_id: str | None) -> str:
+    """The profile panel: interests with weights and the evidence behind them, then recent likes."""
+    if not user_id:
+        return "<div id='profile-card'><h3>Profile</h3><p>Pick a user or start a new one.</p></div>"
+    try:
+        profile = profile_dict(recommender.profile(user_id))
+    except UnknownUserError:
+        return (
+            f"<div id='profile-card'><h3>Profile of {_e(user_id)}</h3><p><b>New user</b>: no history yet. "
+            "Say what you like in the chat and use Like/Dislike on the cards; the profile fills in as you go.</p></div>"
+        )
+    parts = [
+        f"<div id='profile-card'><h3>Profile of {_e(user_id)}</h3>",
+        f"<p style='margin:0 0 6px'>{_e(profile.get('event_count', 0))} events"
+        + (f", mean rating {profile['rating_mean']:.2f}" if profile.get("rating_mean") is not None else "")
+        + "</p>",
+        "<table style='width:100%;font-size:0.9em'><tr><th align=left>interest</th><th>weight</th>"
+        "<th align=left>evidence</th></tr>",
+    ]
+    for interest in (profile.get("interests") or [])[:6]:
+        weight = float(interest.get("weight", 0.0))
+        evidence = "; ".join(_e(ev.get("text", "")) for ev in (interest.get("evidence") or [])[:1])
+        parts.append(
+            f"<tr class='interest'><td>{_e(interest.get('tag', ''))}</td>"
+            f"<td style='white-space:nowrap'>{_bar(weight)} {weight:+.2f}</td>"
+            f"<td style='font-size:0.85em;color:#555'>{evidence}</td></tr>"
+        )
+    parts.append("</table>")
+    liked = [_e(r.get("title", "")) for r in (profile.get("liked") or [])[:4]]
+    if liked:
+        parts.append(
+            f"<p style='font-size:0.85em;margin-top:6px'><b>Recently liked:</b> {'; '.join(liked)}</p>"
+        )
+    disliked = [_e(r.get("title", "")) for r in (profile.get("disliked") or [])[:3]]
+    if disliked:
+        parts.append(f"<p style='font-size:0.85em'><b>Disliked:</b> {'; '.join(disliked)}</p>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def card_html(rec: dict[str, Any]) -> str:
+    """One recommendation card: title, metadata, scores, justification and the evidence it rests on."""
+    item = rec["item"]
+    title = (
+        item["title"]
+        if item.get("year") is None or f"({item['year']})" in item["title"]
+        else (f"{item['title']} ({item['year']})")
+    )
+    meta = ", ".join(item.get("genres") or [])
+    justification = rec.get("justification") or {}
+    source = justification.get("source")
+    evidence = "".join(f"<li>{_e(ev.get('text', ''))}</li>" for ev in (rec.get("evidence") or [])[:4])
+    return (
+        "<div class='rec-card' style='border:1px solid #ddd;border-left:5px solid #1565c0;border-radius:8px;"
+        "padding:8px 10px;background:#fafafa'>"
+        f"<div style='font-weight:600'>{rec['rank']}. {_e(title)}</div>"
+        f"<div style='font-size:0.85em;color:#555'>{_e(meta)} · score {rec['score']:.3f}"
+        f" · similarity {rec['retrieval_score']:.3f}</div>"
+        + (
+            f"<div style='margin-top:4px'>{_e(justification.get('text', ''))}"
+            + (" <i style='color:#777'>(from your history)</i>" if source == "template" else "")
+            + "</div>"
+            if justification
+            else ""
+        )
+        + (f"<ul style='font-size:0.8em;color:#555;margin:4px 0 0 16px'>{evidence}</ul>" if evidence else "")
+        + "</div>"
+    )
+
+
+def create_app(
+    recommender: Recommender,
+    max_users: int = 200,
+    agent: ToolCallingChat | None = None,
+    warm_start: bool = True,
+) -> Any:
+    """The Blocks app; ``warm_start`` computes the default user's opening picks now, not on the first visit."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    users = [NEW_USER, *recommender.users()[:max_users]]
+    # Numeric MovieLens ids in numeric order, so user 1 comes first.
+    users = sorted(recommender.users(), key=lambda u: (not u.isdigit(), int(u) if u.isdigit() else 0, u))
+    users = users[:max_users]
+    default_user = users[0] if users else NEW_USER
+
+    def _user_id(user: str | None) -> str | None:
+        return None if user in (None, "", NEW_USER) else str(user)
+
+    def _recommend(
+        user_id: str | None, query: str | None, k: int, history: list[str], session: str
+    ) -> RecommendationResult:
+        return recommender.recommend(
+            RecommendationRequest(
+                user_id=user_id, query=query, k=k, history=history[-100:], session_id=session
+            )
+        )
+
+    def _picks(
+        user_id: str | None, query: str | None, k: int, result: RecommendationResult | None
+    ) -> dict[str, Any]:
+        return {
+            "user": user_id,
+            "query": query,
+            "k": k,
+            "result": None if result is None else result.model_dump(mode="json"),
+        }
 
     def respond(
-        message: str, history: list[dict[str, Any]], user: str, k: float
-    ) -> tuple[list[dict[str, Any]], str]:
+        message: str, history: list[dict[str, Any]], user: str, k: float, session: str
+    ) -> tuple[list[dict[str, Any]], str, dict[str, Any], str]:
         history = list(history or [])
         message = (message or "").strip()
-        user_id = None if user in (None, "", NEW_USER) else user
+        user_id = _user_id(user)
+        earlier = [_text(m["content"]) for m in history if m.get("role") == "user"]
+        earlier = [t for t in earlier if t and t != "(recommend me something)"]
         history.append({"role": "user", "content": message or "(recommend me something)"})
+        result: RecommendationResult | None = None
         try:
-            result = recommender.recommend(
-                RecommendationRequest(user_id=user_id, query=message or None, k=int(k))
-            )
-            reply = result_markdown(result)
+            if agent is not None:
+                turn = agent.run(
+                    [
+                        *({"role": "user", "content": t} for t in earlier),
+                        {"role": "user", "content": message},
+                    ],
+                    user_id=user_id,
+                    session_id=session,
+                )
+                reply, result = turn.text, (turn.results[-1] if turn.results else None)
+            else:
+                result = _recommend(user_id, message or None, int(k), earlier, session)
+                reply = result_markdown(result)
         except UnknownUserError as exc:
             reply = f"{exc}"
         history.append({"role": "assistant", "content": reply})
-        return history, ""
+        return (
+            history,
+            "",
+            _picks(user_id, message or None, int(k), result),
+            profile_html(recommender, user_id),
+        )
+
+    def feedback(
+        kind: str, slot: int, user: str, picks: dict[str, Any], session: str
+    ) -> tuple[str, dict[str, Any], str]:
+        user_id = _user_id(user)
+        result = (picks or {}).get("result") or {}
+        recs = result.get("recommendations") or []
+        if user_id is None or slot >= len(recs):
+            return "Pick a user first.", picks, profile_html(recommender, user_id)
+        item = recs[slot]["item"]
+        recommender.add_events(
+            [Interaction(user_id=user_id, item_id=item["id"], kind=kind, timestamp=time.time())]
+        )
+        query = picks.get("query")
+        k = int(picks.get("k") or 5)
+        try:
+            fresh = _recommend(user_id, query, k, [], session)
+            new_picks = _picks(user_id, query, k, fresh)
+        except UnknownUserError:
+            new_picks = dict(EMPTY_PICKS)
+        verb = "liked" if kind == "like" else "disliked"
+        note = f"You {verb} **{_e(item['title'])}**; profile and picks updated."
+        return note, new_picks, profile_html(recommender, user_id)
+
+    def show_cards(picks: dict[str, Any]) -> list[Any]:
+        recs = (((picks or {}).get("result") or {}).get("recommendations")) or []
+        columns = [gr.Column(visible=i < len(recs)) for i in range(MAX_CARDS)]
+        cards = [card_html(recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)]
+        return [*columns, *cards]
+
+    def pick_user(user: str) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
+        return profile_html(recommender, _user_id(user)), dict(EMPTY_PICKS), [], ""
+
+    def new_user(current: list[str]) -> tuple[Any, list[str]]:
+        guest = f"guest-{uuid.uuid4().hex[:6]}"
+        known = [guest, *(current or [])]
+        return gr.Dropdown(choices=[*known, *users], value=guest), known
+
+    opening: dict[str, tuple[int, RecommendationResult]] = {}
+
+    def opening_picks(user_id: str) -> RecommendationResult:
+        """The first view's picks, remembered until the user's history changes (every page load shows them)."""
+        events = recommender.profile(user_id).event_count
+        cached = opening.get(user_id)
+        if cached is None or cached[0] != events:
+            cached = (events, _recommend(user_id, None, 5, [], ""))
+            opening[user_id] = cached
+        return cached[1]
+
+    if default_user != NEW_USER and warm_start:
+        opening_picks(default_user)
+
+    def start(user: str) -> tuple[list[dict[str, Any]], dict[str, Any], str, str]:
+        """First view: a greeting with picks for the selected user, so the page is never empty."""
+        session = uuid.uuid4().hex
+        user_id = _user_id(user)
+        greeting = "Hi! Tell me what you are in the mood for, or rate the picks on the right."
+        picks = dict(EMPTY_PICKS)
+        if user_id is not None and recommender.known_user(user_id):
+            result = opening_picks(user_id)
+            picks = _picks(user_id, None, 5, result)
+            greeting += f"\n\nTo start, picks from the history of user {user_id}:\n\n" + result_markdown(
+                result
+            )
+        return (
+            [{"role": "assistant", "content": greeting}],
+            picks,
+            profile_html(recommender, user_id),
+            session,
+        )
 
     with gr.Blocks(title="recagent", analytics_enabled=False) as demo:
+        session = gr.State("")
+        guests = gr.State([])
+        picks = gr.JSON(value=dict(EMPTY_PICKS), visible=False, elem_id="picks")
         gr.Markdown(
-            "# recagent\nPick a MovieLens user (or start as a new one), then say what you are in the mood for."
+            "# recagent\nPick a MovieLens user (or start a new one), say what you are in the mood for."
         )
-        with gr.Row():
-            user = gr.Dropdown(
-                choices=users, value=users[1] if len(users) > 1 else NEW_USER, label="User", elem_id="user"
-            )
-            k = gr.Slider(1, 10, value=5, step=1, label="How many picks", elem_id="k")
-        chat = gr.Chatbot(label="Chat", elem_id="chat", height=520)
-        box = gr.Textbox(placeholder="e.g. something funny from the 90s", label="Message", elem_id="message")
-        send = gr.Button("Recommend", variant="primary", elem_id="send")
-        send.click(respond, [box, chat, user, k], [chat, box], api_name="respond")
-        box.submit(respond, [box, chat, user, k], [chat, box], api_visibility="private")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                with gr.Row():
+                    user = gr.Dropdown(
+                        choices=users or [NEW_USER],
+                        value=default_user,
+                        label="User",
+                        elem_id="user",
+                        allow_custom_value=True,
+                        scale=3,
+                    )
+                    fresh = gr.Button("New user", elem_id="new-user", scale=1)
+                    k = gr.Slider(1, MAX_CARDS, value=5, step=1, label="How many picks", elem_id="k", scale=3)
+                chat = gr.Chatbot(label="Chat", elem_id="chat", height=520)
+                box = gr.Textbox(
+                    placeholder="e.g. something funny from the 90s", label="Message", elem_id="message"
+                )
+                send = gr.Button("Recommend", variant="primary", elem_id="send")
+            with gr.Column(scale=2):
+                profile = gr.HTML(elem_id="profile")
+                note = gr.Markdown(elem_id="feedback-note")
+                columns, cards, likes, dislikes = [], [], [], []
+                for i in range(MAX_CARDS):
+                    with gr.Column(visible=False, elem_classes=["card-slot"]) as column:
+                        cards.append(gr.HTML(elem_id=f"card-{i}"))
+                        with gr.Row():
+                            likes.append(gr.Button("Like", size="sm", elem_id=f"like-{i}"))
+                            dislikes.append(gr.Button("Dislike", size="sm", elem_id=f"dislike-{i}"))
+                    columns.append(column)
+
+        panel = [*columns, *cards]
+        inputs = [box, chat, user, k, session]
+        send.click(respond, inputs, [chat, box, picks, profile], api_name="respond").then(
+            show_cards, picks, panel, api_visibility="private"
+        )
+        box.submit(respond, inputs, [chat, box, picks, profile], api_visibility="private").then(
+            show_cards, picks, panel, api_visibility="private"
+        )
+        for i in range(MAX_CARDS):
+            for kind, button in (("like", likes[i]), ("dislike", dislikes[i])):
+                button.click(
+                    partial(feedback, kind, i),
+                    [user, picks, session],
+                    [note, picks, profile],
+                    api_name=f"{kind}_{i}",
+                ).then(show_cards, picks, panel, api_visibility="private")
+        user.change(pick_user, user, [profile, picks, chat, note], api_visibility="private").then(
+            show_cards, picks, panel, api_visibility="private"
+        )
+        fresh.click(new_user, guests, [user, guests], api_name="new_user")
+        demo.load(start, user, [chat, picks, profile, session], api_visibility="private").then(
+            show_cards, picks, panel, api_visibility="private"
+        )
     return demo
 
 
-def launch(recommender: Recommender, host: str = "127.0.0.1", port: int = 7860) -> None:
-    demo = create_app(recommender)
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content or "")
+
+
+def launch(
+    recommender: Recommender, host: str = "127.0.0.1", port: int = 7860, agent: ToolCallingChat | None = None
+) -> None:
+    demo = create_app(recommender, agent=agent)
     print(f"recagent app on http://{host}:{port}", flush=True)
-    demo.launch(server_name=host, server_port=port, share=False, show_error=True)
+    demo.launch(server_name=host, server_port=port, share=False, show_error=True, footer_links=[])

@@ -72,8 +72,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .app import launch
 
-    recommender = build_recommender(args.dataset, _settings(args))
-    launch(recommender, host=args.host, port=args.port)
+    settings = _settings(args)
+    recommender = build_recommender(args.dataset, settings)
+    launch(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))
+    return 0
+
+
+def _chat_agent(recommender: Any, settings: Any) -> Any:
+    """A tool-calling agent when the configured LLM can drive one (see agent/agent_mode.py), else None."""
+    from recagent.agent.agent_mode import AgentModeSettings, ToolCallingChat, chat_mode, make_agent_model
+
+    mode = AgentModeSettings()
+    if chat_mode(settings, mode) != "agent":
+        return None
+    print(f"chat mode: tool-calling agent via {settings.llm_base_url}", file=sys.stderr)
+    return ToolCallingChat(recommender, make_agent_model(settings, mode), max_steps=mode.agent_max_steps)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from recagent.agent import build_recommender
+
+    from .api import run_server
+
+    settings = _settings(args)
+    recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
+    run_server(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))
     return 0
 
 
@@ -249,6 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--min-chars", type=int, default=150, help="only reviews at least this long")
     demo.add_argument("--json", action="store_true", help="print aspects and interests as JSON")
     demo.set_defaults(func=cmd_profile_demo_reviews)
+
+    serve = sub.add_parser(
+        "serve",
+        help="start the OpenAI-compatible HTTP API",
+        description="OpenAI-compatible API: /v1/models, /v1/chat/completions (streaming too), "
+        "/v1/recommendations, /v1/users/{id}/profile, /v1/events, /health; schema at /openapi.json. "
+        "Bearer keys from RECAGENT_API_KEYS (comma-separated) when set.",
+    )
+    serve.add_argument("--dataset", default="ml-100k", help=DATASET_HELP + " (default ml-100k)")
+    serve.add_argument("--events", help="interactions file for a custom catalogue")
+    serve.add_argument("--index", type=Path, help="index folder (default: the dataset's, built if missing)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--no-llm", action="store_true", help="retrieval only, no language model")
+    serve.add_argument("--adapter", type=Path, help="a LoRA adapter folder for the ranker")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

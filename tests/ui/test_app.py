@@ -1,12 +1,22 @@
+"""The Gradio app as a person uses it: a real server on 127.0.0.1, driven with gradio_client, and a real
+headless Chromium that renders the page (screenshot kept in test-artifacts/) and logs its traffic."""
+
 from __future__ import annotations
 
+import json
+import shutil
 import socket
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recagent.agent import LocalBackend, Recommender
 from recagent.retrieval import Dataset, Encoder, ItemIndex
 from recagent.ui.app import create_app
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _free_port() -> int:
@@ -16,26 +26,208 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend):
-    recommender = Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
+def recommender(
+    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend
+) -> Recommender:
+    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
+
+
+@pytest.fixture(scope="module")
+def app_url(recommender: Recommender):
     demo = create_app(recommender)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[]
+    )
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
 
-def test_chat_answers_with_ranked_justified_items(app_url: str, ml100k: Dataset) -> None:
+@pytest.fixture
+def client(app_url: str):
     from gradio_client import Client
 
-    client = Client(app_url, verbose=False)
-    history, box = client.predict("something funny from the 90s", [], "1", 3, api_name="/respond")
+    return Client(app_url, verbose=False)
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content[0]["text"] if isinstance(content, list) else content
+
+
+def _ids(picks: dict[str, Any]) -> list[str]:
+    return [r["item"]["id"] for r in picks["result"]["recommendations"]]
+
+
+def test_chat_answers_with_ranked_justified_items(client, ml100k: Dataset) -> None:
+    history, box, picks, profile = client.predict(
+        "something funny from the 90s", [], "1", 3, api_name="/respond"
+    )
     assert box == ""
     reply = history[-1]
     assert reply["role"] == "assistant"
-    text = reply["content"][0]["text"] if isinstance(reply["content"], list) else reply["content"]
+    text = _text(reply)
     titles = [line.split(". ", 1)[1].split("**")[0] for line in text.splitlines() if line.startswith("**")]
     assert len(titles) == 3
     for title in titles:
         assert ml100k.catalog.find_title(title) is not None, title
     assert text.count("\n   ") == 3  # one justification line under each pick
+    assert [
+        ml100k.catalog[i].display_title for i in _ids(picks)
+    ] == titles  # the cards show what the chat says
+    assert "Profile of 1" in profile and profile.count("class='interest'") >= 3
+
+
+def test_like_and_dislike_change_profile_and_next_picks(
+    client, recommender: Recommender, ml100k: Dataset
+) -> None:
+    user = "13"
+    _, _, picks, profile_before = client.predict("a war movie", [], user, 3, api_name="/respond")
+    before = recommender.profile(user)
+    liked = picks["result"]["recommendations"][0]["item"]
+    note, new_picks, profile_after = client.predict(user, picks, api_name="/like_0")
+    assert f"You liked **{liked['title']}**" in note
+    after = recommender.profile(user)
+    assert after.event_count == before.event_count + 1 and liked["id"] in after.seen
+    assert after.liked[0].item_id == liked["id"]  # most recent like first
+    for genre in liked["genres"]:
+        assert after.interest_weight(genre) >= before.interest_weight(genre)
+    assert profile_after != profile_before and liked["id"] not in _ids(new_picks)
+    assert len(_ids(new_picks)) == 3
+
+    disliked = new_picks["result"]["recommendations"][1]["item"]
+    note, newer_picks, profile_final = client.predict(user, new_picks, api_name="/dislike_1")
+    assert "You disliked" in note and disliked["id"] not in _ids(newer_picks)
+    assert recommender.profile(user).disliked[0].item_id == disliked["id"]
+    assert "Disliked:</b> " + ml100k.catalog[disliked["id"]].display_title in profile_final
+
+
+def test_new_user_starts_cold_and_learns(client) -> None:
+    update = client.predict(api_name="/new_user")
+    guest = update["value"] if isinstance(update, dict) else update
+    assert str(guest).startswith("guest-")
+    history, _, picks, profile = client.predict("a funny animated film", [], guest, 4, api_name="/respond")
+    assert len(_ids(picks)) == 4 and "New user" in profile
+    _, _, profile_after_like = client.predict(guest, picks, api_name="/like_0")
+    assert "New user" not in profile_after_like and "class='interest'" in profile_after_like
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=15000",
+    "--window-size=1400,1000",
+]
+
+
+def _chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (make test installs it: make browser)")
+    cmd = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *extra, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def _rendered(html: str) -> bool:
+    return html.count('class="rec-card"') == 5
+
+
+def test_page_shows_chat_profile_and_cards(app_url: str, tmp_path: Path) -> None:
+    # A person waits for the page; on a busy machine the first load can outlast the virtual-time budget.
+    html = ""
+    for _ in range(3):
+        dom = _chromium(app_url, tmp_path, "--dump-dom")
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        html = dom.stdout
+        if _rendered(html):
+            break
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "gradio-app.html").write_text(html)
+    assert 'id="chat"' in html and "To start, picks from the history of user 1" in html
+    assert "Profile of 1" in html and 'class="interest"' in html
+    assert _rendered(html) and 'id="like-0"' in html and 'id="dislike-4"' in html
+
+    png = ARTIFACTS / "gradio-app.png"
+    problems: list[str] = ["not taken"]
+    for _ in range(3):
+        png.unlink(missing_ok=True)
+        shot = _chromium(app_url, tmp_path, f"--screenshot={png}")
+        assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
+        problems = _screenshot_problems(png)
+        if not problems:
+            break
+    assert problems == [], f"{png}: {problems}"
+
+
+def _count(image: Any, box: tuple[int, int, int, int], rgb: tuple[int, int, int], tol: int = 40) -> int:
+    region = image.crop(box)
+    return sum(
+        n
+        for n, (r, g, b) in region.getcolors(maxcolors=2_000_000) or []
+        if abs(r - rgb[0]) + abs(g - rgb[1]) + abs(b - rgb[2]) <= tol
+    )
+
+
+def _screenshot_problems(png: Path) -> list[str]:
+    """What a person would miss on the screenshot: the chat text, the profile's weight bars, a card."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    if image.size != (1400, 1000):
+        return [f"size {image.size}"]
+    problems = []
+    chat, right = (0, 180, 800, 760), (800, 0, 1400, 1000)
+    dark = sum(
+        n for n, level in image.convert("L").crop(chat).getcolors(maxcolors=1_000_000) or [] if level < 128
+    )
+    if dark < 5000:  # an empty chat has only its label
+        problems.append("no chat text on the left")
+    if _count(image, right, (46, 125, 50)) + _count(image, right, (198, 40, 40)) < 300:
+        problems.append("no interest weight bars in the profile")
+    if _count(image, right, (21, 101, 192)) < 200:
+        problems.append("no recommendation card")
+    lo, hi = image.convert("L").getextrema()
+    if hi - lo < 100:
+        problems.append("blank")
+    return problems
+
+
+def test_page_makes_no_internet_calls(app_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "netlog.json"
+    done = _chromium(app_url, tmp_path, f"--log-net-log={log}", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    netlog = json.loads(log.read_text())
+    names = {v: k for k, v in netlog["constants"]["logEventTypes"].items()}
+    origin = app_url.rstrip("/")
+    page_requests = [
+        e["params"]["url"]
+        for e in netlog["events"]
+        if names.get(e["type"]) == "URL_REQUEST_START_JOB" and e.get("params", {}).get("initiator") == origin
+    ]
+    # The browser's own update/sync pings have no page initiator; everything the page loads must be local.
+    assert len(page_requests) > 5
+    assert [u for u in page_requests if not u.startswith(origin)] == []
+
+
+def test_agent_mode_in_the_app(recommender: Recommender, ml100k: Dataset) -> None:
+    from gradio_client import Client
+
+    from recagent.agent.agent_mode import ToolCallingChat
+    from tests.scripted_chat import ScriptedToolCaller
+
+    model = ScriptedToolCaller(args_for=lambda text: {"user_id": "2", "request": text, "k": 2})
+    demo = create_app(recommender, agent=ToolCallingChat(recommender, model), warm_start=False)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        history, _, picks, _ = client.predict("a documentary", [], "2", 5, api_name="/respond")
+    finally:
+        demo.close()
+    assert _text(history[-1]).startswith("Here is what I found.")
+    assert len(_ids(picks)) == 2 and all(i in ml100k.catalog for i in _ids(picks))

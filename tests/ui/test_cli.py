@@ -130,3 +130,10 @@ def test_custom_catalogue_end_to_end(capsys, monkeypatch, tmp_path: Path) -> Non
     picks = [r["item"]["id"] for r in result["recommendations"]]
     assert len(picks) == 2 and not {"b0", "b1", "b2"} & set(picks)
     assert "b4" in picks  # the unseen science-fiction book, like the two she loved
+
+
+def test_serve_help_documents_the_api() -> None:
+    out = subprocess.run(RECAGENT + ["serve", "--help"], capture_output=True, text=True, check=True)
+    assert (
+        "/v1/chat/completions" in out.stdout and "RECAGENT_API_KEYS" in out.stdout and "--port" in out.stdout
+    )

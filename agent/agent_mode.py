@@ -1,0 +1,194 @@
+"""Agent mode: the conversation runs as a LangChain tool-calling agent over recagent's own tools.
+
+Which mode answers a chat is decided once per process by :func:`chat_mode`:
+
+* ``pipeline`` (default; always with the embedded model): the orchestrated pipeline. The last user
+  message is the request, earlier ones the history; one ``Recommender.recommend`` call answers.
+* ``agent``: a chat model that can call tools (e.g. a larger model behind vLLM, started with
+  ``--enable-auto-tool-choice``) reads the conversation and decides when to call ``recommend`` and
+  ``user_profile``. The tools run the same pipeline, so every item shown still comes from it.
+
+``RECAGENT_CHAT_MODE=auto`` (default) picks ``agent`` when ``RECAGENT_LLM_BASE_URL`` names an
+OpenAI-compatible server and ``pipeline`` otherwise; ``pipeline``/``agent`` force a mode.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .justifier import _TITLE_WITH_YEAR, _longest_title_suffix
+from .llm import ChatMessage
+from .recommender import RecommendationResult, Recommender
+from .settings import Settings
+from .tools import recagent_tools, summarise_result
+
+ChatMode = Literal["pipeline", "agent"]
+
+AGENT_SYSTEM_PROMPT = (
+    "You are recagent, a recommender assistant. To suggest items, always call the `recommend` tool and "
+    "present only the items it returned, with their justifications; never invent items. Use "
+    "`user_profile` to discuss a user's taste. {user_line}Keep answers short."
+)
+
+NO_TOOL_ANSWER = "Tell me what you are in the mood for and I will look through the catalogue."
+
+
+class AgentModeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
+
+    chat_mode: Literal["auto", "pipeline", "agent"] = Field(
+        default="auto", description="auto = agent when RECAGENT_LLM_BASE_URL is set, else pipeline."
+    )
+    agent_model: str | None = Field(
+        default=None, description="Model name at RECAGENT_LLM_BASE_URL (default: RECAGENT_LLM_MODEL)."
+    )
+    agent_max_steps: int = Field(default=8, ge=2, le=50, description="Graph steps before the agent stops.")
+
+
+def chat_mode(settings: Settings | None = None, mode: AgentModeSettings | None = None) -> ChatMode:
+    settings = settings or Settings()
+    mode = mode or AgentModeSettings()
+    if mode.chat_mode == "auto":
+        return "agent" if settings.llm_base_url else "pipeline"
+    return mode.chat_mode
+
+
+def make_agent_model(settings: Settings | None = None, mode: AgentModeSettings | None = None) -> Any:
+    """A ``ChatOpenAI`` pointed at the configured OpenAI-compatible server."""
+    from langchain_openai import ChatOpenAI
+
+    settings = settings or Settings()
+    mode = mode or AgentModeSettings()
+    if not settings.llm_base_url:
+        raise ValueError(
+            "agent mode needs RECAGENT_LLM_BASE_URL (an OpenAI-compatible server with tool calling)"
+        )
+    return ChatOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key or "EMPTY",  # type: ignore[arg-type]
+        model=mode.agent_model or settings.llm_model,
+        temperature=0,
+    )
+
+
+class AgentTurn(BaseModel):
+    """The agent's answer to one conversation turn."""
+
+    text: str
+    results: list[RecommendationResult] = Field(
+        default_factory=list, description="Every `recommend` result the agent obtained, in call order."
+    )
+    tool_calls: int = 0
+    replaced_text: bool = Field(
+        default=False,
+        description="True when the model's prose named items it was not given and was replaced.",
+    )
+
+
+def _named_items(text: str, recommender: Recommender) -> set[str]:
+    """Ids of the catalogue items a text names as 'Title (year)'."""
+    catalog = recommender.index.catalog
+    named = (_longest_title_suffix(m.group(1), m.group(2), catalog) for m in _TITLE_WITH_YEAR.finditer(text))
+    return {item.id for item in named if item is not None}
+
+
+def _names_unknown(text: str, allowed_ids: set[str], recommender: Recommender) -> bool:
+    """Whether the text names a 'Title (year)' that is not in the catalogue or not among the allowed items."""
+    catalog = recommender.index.catalog
+    for match in _TITLE_WITH_YEAR.finditer(text):
+        named = _longest_title_suffix(match.group(1), match.group(2), catalog)
+        if named is None or named.id not in allowed_ids:
+            return True
+    return False
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content)
+
+
+class ToolCallingChat:
+    """Runs a conversation through ``langchain.agents.create_agent`` with recagent's tools."""
+
+    def __init__(self, recommender: Recommender, model: Any, max_steps: int = 8) -> None:
+        self.recommender = recommender
+        self.model = model
+        self.max_steps = max_steps
+
+    def _agent(self, user_id: str | None, session_id: str | None, history: list[str]) -> Any:
+        from langchain.agents import create_agent
+
+        user_line = (
+            f"The current user's id is {user_id!r}; pass it as user_id. "
+            if user_id
+            else "The user is anonymous. "
+        )
+        return create_agent(
+            self.model,
+            recagent_tools(self.recommender, session_id=session_id, history=history),
+            system_prompt=AGENT_SYSTEM_PROMPT.format(user_line=user_line),
+        )
+
+    @staticmethod
+    def _inputs(messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        # Only user and assistant turns go in: client-supplied system prompts do not steer recagent.
+        turns = [
+            {"role": m["role"], "content": m["content"]}
+            for m in messages
+            if m["role"] in ("user", "assistant")
+        ]
+        return {"messages": turns}
+
+    def _turn(self, state: dict[str, Any]) -> AgentTurn:
+        from langchain_core.messages import AIMessage, ToolMessage
+
+        results: list[RecommendationResult] = []
+        given: set[str] = set()  # every item the tools told the model about
+        calls = 0
+        text = ""
+        for message in state.get("messages", []):
+            if isinstance(message, ToolMessage):
+                calls += 1
+                given |= _named_items(_text_of(message.content), self.recommender)
+                if message.name == "recommend" and isinstance(message.artifact, dict):
+                    results.append(RecommendationResult.model_validate(message.artifact))
+            elif isinstance(message, AIMessage):
+                text = _text_of(message.content)
+        given |= {r.item.id for result in results for r in result.recommendations}
+        replaced = False
+        if _names_unknown(text, given, self.recommender):
+            # The model named an item no tool gave it: show the pipeline's own words instead.
+            replaced = True
+            text = summarise_result(results[-1]) if results else NO_TOOL_ANSWER
+        if not text.strip():
+            text = summarise_result(results[-1]) if results else "How can I help you find something?"
+        return AgentTurn(
+            text=re.sub(r"\n{3,}", "\n\n", text).strip(),
+            results=results,
+            tool_calls=calls,
+            replaced_text=replaced,
+        )
+
+    def run(
+        self, messages: Sequence[ChatMessage], user_id: str | None = None, session_id: str | None = None
+    ) -> AgentTurn:
+        history = [m["content"] for m in messages if m["role"] == "user"][:-1]
+        agent = self._agent(user_id, session_id, history)
+        state = agent.invoke(self._inputs(messages), {"recursion_limit": self.max_steps})
+        return self._turn(state)
+
+    async def arun(
+        self, messages: Sequence[ChatMessage], user_id: str | None = None, session_id: str | None = None
+    ) -> AgentTurn:
+        history = [m["content"] for m in messages if m["role"] == "user"][:-1]
+        agent = self._agent(user_id, session_id, history)
+        state = await agent.ainvoke(self._inputs(messages), {"recursion_limit": self.max_steps})
+        return self._turn(state)

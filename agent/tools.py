@@ -1,0 +1,171 @@
+"""LangChain tools over the one :class:`Recommender`, for recagent's own agent mode and for other agents.
+
+Both tools answer with ``response_format="content_and_artifact"``: the model reads a short, readable
+summary (``ToolMessage.content``) while programs get the structured result (``ToolMessage.artifact``,
+a JSON-ready dict). Called directly with plain arguments (``tool.invoke({...})``) a tool returns the
+summary; :meth:`RecommendTool.recommend` returns the :class:`RecommendationResult` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import BaseModel, ConfigDict, Field
+
+from recagent.retrieval import ItemFilter
+
+from .profile import UserProfile
+from .recommender import MAX_K, RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
+
+
+class RecommendInput(BaseModel):
+    """Arguments of :class:`RecommendTool`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Id of the user whose taste applies; omit for someone without a profile.",
+    )
+    request: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="What the user is looking for right now, in their words (e.g. 'a funny 90s movie').",
+    )
+    k: int = Field(default=5, ge=1, le=MAX_K, description=f"How many items to recommend (1-{MAX_K}).")
+    include_genres: list[str] = Field(
+        default_factory=list, description="Only items with at least one of these genres."
+    )
+    exclude_genres: list[str] = Field(default_factory=list, description="Never items with these genres.")
+    year_min: int | None = Field(default=None, description="Only items from this year or later.")
+    year_max: int | None = Field(default=None, description="Only items from this year or earlier.")
+
+    def to_request(
+        self, session_id: str | None = None, history: list[str] | None = None
+    ) -> RecommendationRequest:
+        return RecommendationRequest(
+            user_id=self.user_id,
+            query=self.request,
+            history=history or [],
+            session_id=session_id,
+            k=self.k,
+            filters=ItemFilter(
+                include_genres=tuple(self.include_genres),
+                exclude_genres=tuple(self.exclude_genres),
+                year_min=self.year_min,
+                year_max=self.year_max,
+            ),
+        )
+
+
+class ProfileInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=256, description="Id of the user to describe.")
+
+
+def summarise_result(result: RecommendationResult) -> str:
+    """One line per pick: rank, item id, title, genres, score and why; readable by people and models."""
+    if not result.recommendations:
+        return "No items match this request; try fewer constraints."
+    who = f"user {result.user_id}" if result.user_id else "this request"
+    lines = [f"Top {len(result.recommendations)} for {who} (ranked by {result.ranker}):"]
+    for rec in result.recommendations:
+        genres = ", ".join(rec.item.genres)
+        line = f"{rec.rank}. [{rec.item.id}] {rec.item.display_title}" + (f" ({genres})" if genres else "")
+        if rec.justification is not None:
+            line += f": {rec.justification.text}"
+        lines.append(line)
+    if result.degraded_reason:
+        lines.append(f"Note: {result.degraded_reason}.")
+    return "\n".join(lines)
+
+
+def summarise_profile(profile: UserProfile, n: int = 5) -> str:
+    likes = ", ".join(f"{i.tag} ({i.weight:+.2f})" for i in profile.top_interests(n)) or "none yet"
+    dislikes = ", ".join(f"{i.tag} ({i.weight:+.2f})" for i in profile.top_interests(n, positive=False))
+    lines = [f"User {profile.user_id}: {profile.event_count} events.", f"Likes: {likes}."]
+    if dislikes:
+        lines.append(f"Dislikes: {dislikes}.")
+    if profile.liked:
+        lines.append("Recently liked: " + "; ".join(r.title for r in profile.liked[:n]) + ".")
+    return "\n".join(lines)
+
+
+def profile_dict(profile: UserProfile) -> dict[str, Any]:
+    """The profile as JSON-ready data, without its embedding vectors (long and meaningless to read)."""
+    data = profile.model_dump(mode="json")
+    for key in ("vector", "negative_vector"):
+        data.pop(key, None)
+    return data
+
+
+class RecommendTool(BaseTool):
+    """Personalised recommendations from recagent's catalogue, with a justification for each pick."""
+
+    name: str = "recommend"
+    description: str = (
+        "Recommend items from the catalogue for a user. Give the user's id when known and the request in "
+        "the user's own words; optional k and genre/year filters. Returns ranked items with ids, titles "
+        "and a one-sentence justification each. Only ever suggest items this tool returned."
+    )
+    args_schema: type[BaseModel] = RecommendInput
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: bool = True
+    recommender: Any = Field(exclude=True, description="The recagent Recommender to call.")
+    session_id: str | None = Field(default=None, description="Conversation these calls belong to.")
+    history: list[str] = Field(default_factory=list, description="Earlier user turns of the conversation.")
+
+    def recommend(self, **kwargs: Any) -> RecommendationResult:
+        args = RecommendInput(**kwargs)
+        recommender: Recommender = self.recommender
+        try:
+            return recommender.recommend(args.to_request(self.session_id, self.history))
+        except UnknownUserError as exc:
+            raise ToolException(f"{exc}; ask what they are looking for and pass it as 'request'") from exc
+
+    def _run(self, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        result = self.recommend(**kwargs)
+        return summarise_result(result), result.model_dump(mode="json")
+
+    async def _arun(self, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        # The pipeline is CPU-bound and thread-safe; keep the event loop free while it runs.
+        return await asyncio.to_thread(self._run, **kwargs)
+
+
+class ProfileTool(BaseTool):
+    """What recagent knows about a user's taste: interests with weights, and recent likes."""
+
+    name: str = "user_profile"
+    description: str = (
+        "Look up a user's taste profile: the genres/topics they like and dislike (weights in [-1, 1]) "
+        "and items they liked recently. Use it to explain or discuss a user's taste."
+    )
+    args_schema: type[BaseModel] = ProfileInput
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: bool = True
+    recommender: Any = Field(exclude=True, description="The recagent Recommender to call.")
+
+    def _run(self, user_id: str) -> tuple[str, dict[str, Any]]:
+        recommender: Recommender = self.recommender
+        try:
+            profile = recommender.profile(user_id)
+        except UnknownUserError as exc:
+            raise ToolException(f"{exc}: no profile yet") from exc
+        return summarise_profile(profile), profile_dict(profile)
+
+    async def _arun(self, user_id: str) -> tuple[str, dict[str, Any]]:
+        return await asyncio.to_thread(self._run, user_id)
+
+
+def recagent_tools(
+    recommender: Recommender, session_id: str | None = None, history: list[str] | None = None
+) -> list[BaseTool]:
+    """The tools an agent needs to recommend from ``recommender``."""
+    return [
+        RecommendTool(recommender=recommender, session_id=session_id, history=list(history or [])),
+        ProfileTool(recommender=recommender),
+    ]

@@ -1,0 +1,102 @@
+"""HTTP routes. Thin: parse, authorise, call :class:`OpenAIServing`, shape the answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import StreamingResponse
+
+from recagent.agent import RecommendationRequest, RecommendationResult
+
+from .protocol import (
+    MAX_USER_ID,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    DeletedResponse,
+    ErrorResponse,
+    EventsRequest,
+    EventsResponse,
+    HealthResponse,
+    ModelList,
+    ProfileResponse,
+)
+from .serving import OpenAIServing, error_body, sse_json
+
+UserId = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID, description="The user's id.")]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "Malformed JSON",
+        401: "Missing or wrong API key",
+        404: "Unknown user or model",
+        413: "Request body too large",
+        422: "Body does not match the schema",
+    }.items()
+}
+
+
+def serving(request: Request) -> OpenAIServing:
+    return request.app.state.serving
+
+
+Serving = Annotated[OpenAIServing, Depends(serving)]
+
+router = APIRouter(responses=ERRORS)
+
+
+@router.get("/health", response_model=HealthResponse, tags=["server"])
+async def health(s: Serving) -> HealthResponse:
+    return s.health()
+
+
+@router.get("/v1/models", response_model=ModelList, tags=["openai"])
+async def list_models(s: Serving) -> ModelList:
+    return s.models()
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletionResponse,
+    tags=["openai"],
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks when stream=true"}
+    },
+)
+async def chat_completions(body: ChatCompletionRequest, s: Serving) -> Any:
+    if not body.stream:
+        return await s.chat(body)
+    stream = await s.prepare_stream(body)
+    return StreamingResponse(_guarded(stream), media_type="text/event-stream")
+
+
+async def _guarded(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Once streaming has begun the status is sent; a failure becomes a final error event."""
+    try:
+        async for piece in stream:
+            yield piece
+    except Exception as exc:  # noqa: BLE001 - reported to the client, which cannot get a status any more
+        yield sse_json(error_body(500, f"stream failed: {exc}", "server_error"))
+        yield "data: [DONE]\n\n"
+
+
+@router.post("/v1/recommendations", response_model=RecommendationResult, tags=["recagent"])
+async def recommendations(body: RecommendationRequest, s: Serving) -> RecommendationResult:
+    return await s.recommend(body)
+
+
+@router.get("/v1/users/{user_id}/profile", response_model=ProfileResponse, tags=["recagent"])
+async def get_profile(user_id: UserId, s: Serving) -> ProfileResponse:
+    return await s.profile(user_id)
+
+
+@router.delete("/v1/users/{user_id}/profile", response_model=DeletedResponse, tags=["recagent"])
+async def delete_profile(user_id: UserId, s: Serving) -> DeletedResponse:
+    return await s.delete_profile(user_id)
+
+
+@router.post("/v1/events", response_model=EventsResponse, tags=["recagent"])
+async def events(body: EventsRequest, s: Serving) -> EventsResponse:
+    return await s.add_events(body)

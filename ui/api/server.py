@@ -1,0 +1,213 @@
+"""The API application: ``build_app`` assembles it around one ``Recommender``; ``run_server`` serves it."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recagent.agent import Recommender
+from recagent.agent.agent_mode import ToolCallingChat
+
+from .router import router
+from .serving import DEFAULT_MODEL_NAME, APIError, OpenAIServing, error_body
+
+log = logging.getLogger("recagent.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+class APISettings(BaseSettings):
+    """``RECAGENT_API_KEYS`` (comma-separated; empty = no auth), body and name limits."""
+
+    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
+
+    api_keys: str = Field(default="", description="Comma-separated bearer keys; empty means no auth.")
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body accepted.")
+    api_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="The model id /v1/models lists.")
+
+    def keys(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+
+async def _send_error(
+    send: Send, status: int, message: str, type_: str, code: str, headers: dict[str, str] | None = None
+) -> None:
+    body = json.dumps(error_body(status, message, type_, code=code)).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """Bearer-key check and body-size limit, before routing so neither can be bypassed by a bad body."""
+
+    def __init__(self, app: ASGIApp, keys: list[str], max_body_bytes: int) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+        self.max_body_bytes = max_body_bytes
+
+    def _authorised(self, scope: Scope) -> bool:
+        if not self.keys or scope["path"] in OPEN_PATHS:
+            return True
+        header = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not token:
+            return False
+        return any(hmac.compare_digest(token.strip(), key) for key in self.keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self._authorised(scope):
+            await _send_error(
+                send,
+                401,
+                "Missing or invalid API key: send 'Authorization: Bearer <key>'.",
+                "authentication_error",
+                "invalid_api_key",
+                {"www-authenticate": "Bearer"},
+            )
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        too_large = (
+            f"Request body exceeds {self.max_body_bytes} bytes; send fewer or shorter messages or events."
+        )
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await _send_error(send, 413, too_large, "invalid_request_error", "request_too_large")
+            return
+        # Chunked bodies carry no length: read them up to the limit, then hand the buffered body on.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _send_error(send, 413, too_large, "invalid_request_error", "request_too_large")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _validation_response(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = (detail.get("ctx") or {}).get("error", "invalid JSON")
+        return JSONResponse(
+            error_body(
+                400,
+                f"The request body is not valid JSON: {reason}.",
+                "invalid_request_error",
+                code="invalid_json",
+            ),
+            status_code=400,
+        )
+    messages = []
+    for e in errors[:5]:
+        where = _location(e.get("loc", ()))
+        messages.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    first = _location(errors[0].get("loc", ())) if errors else None
+    return JSONResponse(
+        error_body(
+            422,
+            "Invalid request: " + "; ".join(messages) + more,
+            "invalid_request_error",
+            param=first or None,
+            code="invalid_request",
+        ),
+        status_code=422,
+    )
+
+
+def build_app(
+    recommender: Recommender,
+    settings: APISettings | None = None,
+    agent: ToolCallingChat | None = None,
+) -> FastAPI:
+    """The FastAPI app over ``recommender``; ``agent`` switches chat completions to agent mode."""
+    settings = settings or APISettings()
+    app = FastAPI(
+        title="recagent API",
+        version="1.0",
+        description="OpenAI-compatible chat completions plus structured recommendations, profiles and events.",
+    )
+    app.state.serving = OpenAIServing(recommender, model_name=settings.api_model_name, agent=agent)
+    app.include_router(router)
+
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.status, exc.message, exc.type, exc.param, exc.code), status_code=exc.status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(exc.status_code, str(exc.detail), kind), status_code=exc.status_code)
+
+    app.add_middleware(GuardMiddleware, keys=settings.keys(), max_body_bytes=settings.api_max_body_bytes)
+    return app
+
+
+def run_server(
+    recommender: Recommender,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: APISettings | None = None,
+    agent: ToolCallingChat | None = None,
+) -> None:
+    import uvicorn
+
+    settings = settings or APISettings()
+    app = build_app(recommender, settings, agent)
+    auth = (
+        f"{len(settings.keys())} API key(s)" if settings.keys() else "no API keys (RECAGENT_API_KEYS unset)"
+    )
+    print(f"recagent API on http://{host}:{port}/v1 ({auth}); schema at /openapi.json", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,355 @@
+"""The API's logic: turn requests into ``Recommender`` calls and results into OpenAI-shaped answers.
+
+Every endpoint calls the one :class:`Recommender`; the pipeline is CPU-bound, so calls run in a worker
+thread and the event loop stays free for other requests and for streaming.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from recagent.agent import (
+    Recommendation,
+    RecommendationRequest,
+    RecommendationResult,
+    Recommender,
+    UnknownUserError,
+)
+from recagent.agent.agent_mode import ChatMode, ToolCallingChat
+from recagent.agent.llm import ChatMessage
+from recagent.agent.tools import profile_dict
+
+from .protocol import (
+    AssistantMessage,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    ChunkChoice,
+    DeletedResponse,
+    DeltaMessage,
+    EventsRequest,
+    EventsResponse,
+    HealthResponse,
+    ModelCard,
+    ModelList,
+    ProfileResponse,
+    StreamEvent,
+    Usage,
+    completion_id,
+    now,
+)
+
+DEFAULT_MODEL_NAME = "recagent"
+
+
+class APIError(Exception):
+    """An error answered as OpenAI's error object with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.param = param
+        self.code = code
+
+
+def _not_found(exc: UnknownUserError, param: str = "user") -> APIError:
+    return APIError(404, str(exc), "not_found_error", param=param, code="user_not_found")
+
+
+# ------------------------------------------------------------------ prose: the same text streamed or not
+
+
+def ranked_text(result: RecommendationResult) -> str:
+    """The ranked list, first part of the assistant's answer."""
+    if not result.recommendations:
+        return "I found nothing that matches; try loosening the request."
+    who = f" for user {result.user_id}" if result.user_id else ""
+    lines = [f"Top {len(result.recommendations)} picks{who}:"]
+    for rec in result.recommendations:
+        genres = ", ".join(rec.item.genres)
+        lines.append(f"{rec.rank}. {rec.item.display_title}" + (f" ({genres})" if genres else ""))
+    if result.degraded_reason:
+        lines.append(f"(ranked by retrieval only: {result.degraded_reason})")
+    return "\n".join(lines)
+
+
+def justification_text(rec: Recommendation) -> str:
+    """One pick's justification, appended after the list as it is generated."""
+    if rec.justification is None:
+        return ""
+    lead = "\n\nWhy:\n" if rec.rank == 1 else "\n"
+    return f"{lead}{rec.rank}. {rec.justification.text}"
+
+
+def answer_text(result: RecommendationResult) -> str:
+    return ranked_text(result) + "".join(justification_text(r) for r in result.recommendations)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class OpenAIServing:
+    """Holds the recommender and answers each endpoint."""
+
+    def __init__(
+        self,
+        recommender: Recommender,
+        model_name: str = DEFAULT_MODEL_NAME,
+        agent: ToolCallingChat | None = None,
+    ) -> None:
+        self.recommender = recommender
+        self.model_name = model_name
+        self.agent = agent
+
+    @property
+    def chat_mode(self) -> ChatMode:
+        return "agent" if self.agent is not None else "pipeline"
+
+    # -------------------------------------------------------------- small endpoints
+
+    def health(self) -> HealthResponse:
+        backend = self.recommender.backend
+        return HealthResponse(
+            model=self.model_name,
+            items=len(self.recommender.index.catalog),
+            users=len(self.recommender.users()),
+            ranker=backend.name if backend is not None else "retrieval",
+            chat_mode=self.chat_mode,
+        )
+
+    def models(self) -> ModelList:
+        return ModelList(data=[ModelCard(id=self.model_name)])
+
+    def check_model(self, model: str) -> None:
+        if model != self.model_name:
+            raise APIError(
+                404,
+                f"The model {model!r} does not exist; this server serves {self.model_name!r}.",
+                "invalid_request_error",
+                param="model",
+                code="model_not_found",
+            )
+
+    async def recommend(self, request: RecommendationRequest) -> RecommendationResult:
+        try:
+            return await run_in_threadpool(self.recommender.recommend, request)
+        except UnknownUserError as exc:
+            raise _not_found(exc, "user_id") from exc
+
+    async def profile(self, user_id: str) -> ProfileResponse:
+        try:
+            profile = await run_in_threadpool(self.recommender.profile, user_id)
+        except UnknownUserError as exc:
+            raise _not_found(exc, "user_id") from exc
+        return ProfileResponse(user_id=user_id, profile=profile_dict(profile))
+
+    async def delete_profile(self, user_id: str) -> DeletedResponse:
+        if not self.recommender.known_user(user_id):
+            raise _not_found(UnknownUserError(f"unknown user {user_id!r}"), "user_id")
+        deleted = await run_in_threadpool(self.recommender.erase_user, user_id)
+        return DeletedResponse(user_id=user_id, deleted=deleted)
+
+    async def add_events(self, request: EventsRequest) -> EventsResponse:
+        catalog = self.recommender.index.catalog
+        for pos, event in enumerate(request.events):
+            if event.item_id not in catalog:
+                raise APIError(
+                    422,
+                    f"events[{pos}].item_id: unknown item {event.item_id!r}",
+                    param=f"events[{pos}].item_id",
+                    code="unknown_item",
+                )
+        # An event sent without a timestamp happened now: it is the user's most recent one.
+        stamped = [
+            e if "timestamp" in e.model_fields_set else e.model_copy(update={"timestamp": time.time()})
+            for e in request.events
+        ]
+        await run_in_threadpool(self.recommender.add_events, stamped)
+        return EventsResponse(
+            accepted=len(request.events), users=list(dict.fromkeys(e.user_id for e in request.events))
+        )
+
+    # -------------------------------------------------------------- chat completions
+
+    def to_recommendation_request(self, request: ChatCompletionRequest) -> RecommendationRequest:
+        user_turns = [m.text.strip() for m in request.messages if m.role == "user"]
+        user_turns = [t for t in user_turns if t]
+        if not user_turns:
+            raise APIError(
+                422,
+                "messages must contain at least one non-empty user message",
+                param="messages",
+                code="no_user_message",
+            )
+        options = request.recagent
+        return RecommendationRequest(
+            user_id=request.user_id,
+            query=user_turns[-1],
+            history=user_turns[:-1][-100:],
+            session_id=request.session_id,
+            k=options.k,
+            filters=options.filters,
+            exclude_seen=options.exclude_seen,
+            justify=options.justify,
+        )
+
+    def _response(
+        self, text: str, result: RecommendationResult | None, prompt: str, mode: ChatMode
+    ) -> ChatCompletionResponse:
+        prompt_words, answer_words = _words(prompt), _words(text)
+        return ChatCompletionResponse(
+            model=self.model_name,
+            choices=[Choice(message=AssistantMessage(content=text))],
+            usage=Usage(
+                prompt_tokens=prompt_words,
+                completion_tokens=answer_words,
+                total_tokens=prompt_words + answer_words,
+            ),
+            recommendations=result,
+            mode=mode,
+        )
+
+    async def chat(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+        self.check_model(request.model)
+        rec_request = self.to_recommendation_request(request)
+        prompt = "\n".join(m.text for m in request.messages)
+        if self.agent is not None:
+            messages: list[ChatMessage] = [
+                {"role": m.role, "content": m.text}
+                for m in request.messages
+                if m.role in ("user", "assistant")
+            ]
+            turn = await self.agent.arun(
+                messages, user_id=rec_request.user_id, session_id=rec_request.session_id
+            )
+            return self._response(turn.text, turn.results[-1] if turn.results else None, prompt, "agent")
+        result = await self.recommend(rec_request)
+        return self._response(answer_text(result), result, prompt, "pipeline")
+
+    async def prepare_stream(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
+        """Validate and rank before the first byte, so errors are proper HTTP errors, then stream."""
+        self.check_model(request.model)
+        rec_request = self.to_recommendation_request(request)
+        if self.agent is not None:
+            response = await self.chat(request)
+            return self._stream_agent(request, response)
+        try:
+            profile, ranked = await run_in_threadpool(self.recommender.rank, rec_request)
+        except UnknownUserError as exc:
+            raise _not_found(exc, "user") from exc
+        return self._stream_pipeline(request, rec_request, profile, ranked)
+
+    def _chunk(
+        self,
+        cid: str,
+        created: int,
+        delta: DeltaMessage,
+        event: StreamEvent | None = None,
+        finish: bool = False,
+        usage: Usage | None = None,
+        choices: bool = True,
+    ) -> str:
+        chunk = ChatCompletionChunk(
+            id=cid,
+            created=created,
+            model=self.model_name,
+            choices=[ChunkChoice(delta=delta, finish_reason="stop" if finish else None)] if choices else [],
+            usage=usage,
+            recagent=event,
+        )
+        return f"data: {chunk.model_dump_json()}\n\n"
+
+    async def _stream_pipeline(
+        self,
+        request: ChatCompletionRequest,
+        rec_request: RecommendationRequest,
+        profile: Any,
+        ranked: RecommendationResult,
+    ) -> AsyncIterator[str]:
+        cid, created = completion_id(), now()
+        yield self._chunk(cid, created, DeltaMessage(role="assistant", content=""))
+        text = ranked_text(ranked)
+        yield self._chunk(
+            cid, created, DeltaMessage(content=text), StreamEvent(event="ranked", result=ranked)
+        )
+        final = ranked
+        if rec_request.justify and ranked.recommendations:
+            justified: list[Recommendation] = []
+            for rec in ranked.recommendations:
+                # One pick at a time, so each justification reaches the client as soon as it exists.
+                single = ranked.model_copy(update={"recommendations": [rec]})
+                done = await run_in_threadpool(self.recommender.justify, profile, single, rec_request.query)
+                rec_done = done.recommendations[0]
+                justified.append(rec_done)
+                piece = justification_text(rec_done)
+                text += piece
+                event = StreamEvent(
+                    event="justification",
+                    rank=rec_done.rank,
+                    item_id=rec_done.item.id,
+                    justification=rec_done.justification.model_dump(mode="json")
+                    if rec_done.justification
+                    else None,
+                    evidence=[e.model_dump(mode="json") for e in rec_done.evidence],
+                )
+                yield self._chunk(cid, created, DeltaMessage(content=piece), event)
+            final = ranked.model_copy(update={"recommendations": justified})
+        yield self._chunk(cid, created, DeltaMessage(), StreamEvent(event="done", result=final), finish=True)
+        if request.stream_options is not None and request.stream_options.include_usage:
+            prompt = _words("\n".join(m.text for m in request.messages))
+            usage = Usage(
+                prompt_tokens=prompt, completion_tokens=_words(text), total_tokens=prompt + _words(text)
+            )
+            yield self._chunk(cid, created, DeltaMessage(), usage=usage, choices=False)
+        yield "data: [DONE]\n\n"
+
+    async def _stream_agent(
+        self, request: ChatCompletionRequest, response: ChatCompletionResponse
+    ) -> AsyncIterator[str]:
+        cid, created = response.id, response.created
+        yield self._chunk(cid, created, DeltaMessage(role="assistant", content=""))
+        if response.recommendations is not None:
+            yield self._chunk(
+                cid,
+                created,
+                DeltaMessage(content=""),
+                StreamEvent(event="ranked", result=response.recommendations),
+            )
+        for line in response.choices[0].message.content.splitlines(keepends=True):
+            yield self._chunk(cid, created, DeltaMessage(content=line))
+        yield self._chunk(
+            cid,
+            created,
+            DeltaMessage(),
+            StreamEvent(event="done", result=response.recommendations),
+            finish=True,
+        )
+        if request.stream_options is not None and request.stream_options.include_usage:
+            yield self._chunk(cid, created, DeltaMessage(), usage=response.usage, choices=False)
+        yield "data: [DONE]\n\n"
+
+
+def error_body(
+    status: int, message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code or str(status)}}
+
+
+def sse_json(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data)}\n\n"
