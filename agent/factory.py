@@ -32,7 +32,12 @@ def open_index(
 def make_backend(settings: Settings) -> LLMBackend | None:
     if settings.llm_model == "none":
         return None
-    return LocalBackend(settings.llm_model, cache_dir=settings.cache_dir, adapter=settings.llm_adapter)
+    return LocalBackend(
+        settings.llm_model,
+        cache_dir=settings.cache_dir,
+        adapter=settings.llm_adapter,
+        dtype=settings.llm_dtype,
+    )
 
 
 def build_recommender(

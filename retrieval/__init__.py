@@ -5,18 +5,20 @@ from __future__ import annotations
 from .datasets import BUNDLED_DATASETS, Dataset, load_bundled, load_dataset
 from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
 from .events import Interaction, LeaveOneOutSplit, chronological, group_by_user, load_events
-from .index import IndexError_, IndexMeta, ItemIndex
+from .index import EXACT_MAX_ITEMS, IndexChoice, IndexError_, IndexMeta, ItemIndex, choose_index
 from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
 from .threads import configure_threads
 
 __all__ = [
     "BUNDLED_DATASETS",
     "DEFAULT_ENCODER",
+    "EXACT_MAX_ITEMS",
     "Catalog",
     "DataFileError",
     "Dataset",
     "EmbeddingCache",
     "Encoder",
+    "IndexChoice",
     "IndexError_",
     "IndexMeta",
     "Interaction",
@@ -24,6 +26,7 @@ __all__ = [
     "ItemFilter",
     "ItemIndex",
     "LeaveOneOutSplit",
+    "choose_index",
     "chronological",
     "configure_threads",
     "default_cache_dir",
