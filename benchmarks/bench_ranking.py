@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> Report:
 
     def listwise(case: Any) -> bool:
         profile, candidates, request = case
-        text = fast.generate([listwise_conversation(profile, candidates, request)], max_new_tokens=80)[0]
+        text = fast.generate([listwise_conversation(profile, candidates, request)], max_new_tokens=60)[0]
         outputs.append(text)
         return parse_listwise(text, len(candidates)) is not None
 
