@@ -174,7 +174,7 @@ def run_size(report: Report, base: np.ndarray, n: int, quick: bool) -> None:
     dim = base.shape[1]
     vectors, gen_ms = timed(lambda: realish_vectors(base, n))
     queries = profile_queries(base, 200 if not quick else 100)
-    repeat = 200 if not quick else 60
+    repeat = 60 if quick else (200 if n < 500_000 else 50)
     table = report.table(
         f"Index at {n:,} items (dim {dim}, k={K})",
         [
