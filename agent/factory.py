@@ -24,7 +24,7 @@ def open_index(
                 f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
             )
         return index
-    index = ItemIndex.build(dataset.catalog, encoder, show_progress=True)
+    index = ItemIndex.build(dataset.catalog, encoder, kind="auto", show_progress=True)
     index.save(folder)
     return index
 
