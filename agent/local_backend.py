@@ -199,11 +199,10 @@ class LocalBackend:
             shared = _common_prefix(cached_ids, ids)
             if shared > best_len:
                 best, best_len = pos, shared
-        best_len = min(best_len, len(ids) - 1)
-        self.last_reused_tokens = (
-            best_len if best is not None and best_len >= 16 else 0
-        )  # at least one token must run to produce logits
-        if best is not None and best_len >= 16:
+        best_len = min(best_len, len(ids) - 1)  # at least one token must run to produce logits
+        reuse = best is not None and best_len >= 16  # a few shared tokens are not worth a cache copy
+        self.last_reused_tokens = best_len if reuse else 0
+        if best is not None and reuse:
             cached_ids, cached = self._prefixes[best]
             cache = copy.deepcopy(cached)
             if len(cached_ids) > best_len:
