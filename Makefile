@@ -43,3 +43,11 @@ browser:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+.PHONY: bench bench-quick
+# Speed benchmarks: tables to stdout, markdown + PNG into benchmarks/results/ (see the README).
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks.run --quick

@@ -25,7 +25,7 @@ def open_index(
                 f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
             )
         return index
-    index = ItemIndex.build(dataset.catalog, encoder, show_progress=True)
+    index = ItemIndex.build(dataset.catalog, encoder, kind="auto", show_progress=True)
     index.save(folder)
     return index
 
@@ -33,7 +33,12 @@ def open_index(
 def make_backend(settings: Settings) -> LLMBackend | None:
     if settings.llm_model == "none":
         return None
-    return LocalBackend(settings.llm_model, cache_dir=settings.cache_dir, adapter=settings.llm_adapter)
+    return LocalBackend(
+        settings.llm_model,
+        cache_dir=settings.cache_dir,
+        adapter=settings.llm_adapter,
+        dtype=settings.llm_dtype,
+    )
 
 
 def build_recommender(

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     llm_model: str = Field(
         default="smollm2", description="'smollm2' (bundled), a local model folder or a hub id already cached."
     )
+    llm_dtype: str = Field(
+        default="auto",
+        description="Local model precision: auto (bfloat16 where the CPU has it natively), float32, bfloat16.",
+    )
     llm_adapter: Path | None = Field(default=None, description="A PEFT LoRA adapter folder for the ranker.")
     llm_base_url: str | None = Field(
         default=None, description="An OpenAI-compatible server (vLLM) instead of the local model."

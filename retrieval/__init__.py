@@ -5,7 +5,7 @@ from __future__ import annotations
 from .datasets import BUNDLED_DATASETS, Dataset, load_bundled, load_dataset
 from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
 from .events import Interaction, LeaveOneOutSplit, chronological, group_by_user, load_events
-from .index import IndexError_, IndexMeta, ItemIndex
+from .index import EXACT_MAX_ITEMS, IndexChoice, IndexError_, IndexMeta, ItemIndex, choose_index
 from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
 from .reviews import Review, clothing_reviews_path, load_clothing_reviews
 from .threads import configure_threads
@@ -13,11 +13,13 @@ from .threads import configure_threads
 __all__ = [
     "BUNDLED_DATASETS",
     "DEFAULT_ENCODER",
+    "EXACT_MAX_ITEMS",
     "Catalog",
     "DataFileError",
     "Dataset",
     "EmbeddingCache",
     "Encoder",
+    "IndexChoice",
     "IndexError_",
     "IndexMeta",
     "Interaction",
@@ -26,6 +28,7 @@ __all__ = [
     "ItemIndex",
     "LeaveOneOutSplit",
     "Review",
+    "choose_index",
     "chronological",
     "clothing_reviews_path",
     "configure_threads",

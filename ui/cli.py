@@ -212,7 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--dataset", required=True, help=DATASET_HELP)
     build.add_argument("--events", help="interactions file (.csv/.jsonl) for a custom catalogue")
     build.add_argument(
-        "--kind", choices=["flat", "hnsw"], default="flat", help="flat = exact (default), hnsw = approximate"
+        "--kind",
+        choices=["flat", "hnsw", "auto"],
+        default="flat",
+        help="flat = exact (default), hnsw = approximate, auto = by catalogue size (see README)",
     )
     build.add_argument("--out", type=Path, help="index folder (default: in the cache dir)")
     build.set_defaults(func=cmd_index_build)
