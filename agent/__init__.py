@@ -6,6 +6,7 @@ from .factory import build_recommender, make_backend, open_index
 from .justifier import Justification, Justifier, gather_evidence, template_sentence, validate_sentence
 from .llm import ChatMessage, Conversation, LLMBackend, LLMError
 from .local_backend import BUNDLED_MODEL, LocalBackend, materialise_bundled_model
+from .openai_backend import OpenAIBackend
 from .profile import Evidence, Interest, RatedItem, UserProfile
 from .profile_builder import ProfileBuilder
 from .ranker import Ranker
@@ -29,6 +30,7 @@ __all__ = [
     "LLMBackend",
     "LLMError",
     "LocalBackend",
+    "OpenAIBackend",
     "ProfileBuilder",
     "RatedItem",
     "Ranker",
