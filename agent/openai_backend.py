@@ -259,14 +259,19 @@ class OpenAIBackend:
         _ = self.client  # builds the pooled http client
         root = self.base_url.removesuffix("/v1")
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        model = self.model
         try:
             response = self._http.post(
                 f"{root}/tokenize",
-                json={"model": self.model, "prompt": text, "add_special_tokens": False},
+                json={"model": model, "prompt": text, "add_special_tokens": False},
                 headers=headers,
             )
+        except http_lib.HTTPError as exc:
+            # A transport failure says nothing about the endpoint: fail this call, ask again next time.
+            raise LLMError(f"{self.base_url}: cannot connect for /tokenize ({exc})") from None
+        try:
             tokens = response.json().get("tokens") if response.status_code == 200 else None
-        except (http_lib.HTTPError, ValueError, AttributeError):
+        except (ValueError, AttributeError):
             return None
         if isinstance(tokens, list) and len(tokens) == 1 and isinstance(tokens[0], int):
             return tokens[0]
