@@ -141,7 +141,7 @@ class Recommender:
         if profile.vector is not None:
             parts.append(np.asarray(profile.vector, dtype=np.float32))
         if query:
-            parts.append(self.request_weight * self.encoder.encode_one(query))
+            parts.append(self.request_weight * self.index.text_query(self.encoder.encode_one(query)))
         if not parts:
             raise UnknownUserError(
                 f"user {profile.user_id!r} has no history yet; say what you are looking for"

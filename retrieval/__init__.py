@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from .datasets import BUNDLED_DATASETS, Dataset, load_bundled, load_dataset
+from .datasets import (
+    BUNDLED_DATASETS,
+    Dataset,
+    InteractionArrays,
+    load_bundled,
+    load_bundled_arrays,
+    load_bundled_catalog,
+    load_dataset,
+)
 from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
 from .events import Interaction, LeaveOneOutSplit, chronological, group_by_user, load_events
+from .hybrid import CFConfig, HybridIndex, fit_als, fit_collaborative, fit_item2vec, fuse
 from .index import IndexError_, IndexMeta, ItemIndex
 from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
 from .threads import configure_threads
@@ -12,14 +21,17 @@ from .threads import configure_threads
 __all__ = [
     "BUNDLED_DATASETS",
     "DEFAULT_ENCODER",
+    "CFConfig",
     "Catalog",
     "DataFileError",
     "Dataset",
     "EmbeddingCache",
     "Encoder",
+    "HybridIndex",
     "IndexError_",
     "IndexMeta",
     "Interaction",
+    "InteractionArrays",
     "Item",
     "ItemFilter",
     "ItemIndex",
@@ -27,8 +39,14 @@ __all__ = [
     "chronological",
     "configure_threads",
     "default_cache_dir",
+    "fit_als",
+    "fit_collaborative",
+    "fit_item2vec",
+    "fuse",
     "group_by_user",
     "load_bundled",
+    "load_bundled_arrays",
+    "load_bundled_catalog",
     "load_catalog",
     "load_dataset",
     "load_events",
