@@ -18,7 +18,7 @@ from recagent.agent.justifier import gather_evidence, template_sentence
 from recagent.agent.llm import Conversation
 from recagent.agent.profile import RatedItem, UserProfile
 from recagent.agent.prompts import LABELS, ranking_conversation
-from recagent.retrieval import Catalog, ItemIndex
+from recagent.retrieval import Catalog, Item, ItemIndex
 
 from .protocol import LIKE_THRESHOLD, LeaveOneOut, Phase, Scorer
 
@@ -31,9 +31,15 @@ class RankingExample(BaseModel):
     target_label: str = Field(min_length=1, max_length=1)
     justification: str | None = Field(default=None, description="Built only from evidence in the history.")
 
-    def conversation(self, catalog: Catalog) -> Conversation:
+    def conversation(self, catalog: Catalog, genres: bool = False) -> Conversation:
         profile = UserProfile(user_id=self.user_id, liked=self.history)
-        return ranking_conversation(profile, [catalog[i] for i in self.candidates], None)
+        return ranking_conversation(profile, compact([catalog[i] for i in self.candidates], genres), None)
+
+
+def compact(items: Sequence[Item], genres: bool = False) -> list[Item]:
+    """Candidates as the ranker sees them in training and evaluation: without genres the prompt is about half
+    as long, which is what makes CPU fine-tuning and evaluation fit (the template is the production one)."""
+    return list(items) if genres else [item.model_copy(update={"genres": ()}) for item in items]
 
 
 def short_profile(

@@ -29,7 +29,7 @@ from .protocol import (
     hybrid_scorer,
 )
 
-DEFAULT_RESULTS = Path("finetune/results")
+DEFAULT_RESULTS = Path("benchmarks/results/ml1m-eval")
 
 
 class EvalConfig(BaseModel):
@@ -40,7 +40,10 @@ class EvalConfig(BaseModel):
     )
     seed: int = 0
     candidates: int = Field(default=20, ge=2, le=26)
-    history_titles: int = Field(default=5, ge=1, le=20)
+    history_titles: int = Field(default=3, ge=1, le=20)
+    candidate_genres: bool = Field(
+        default=False, description="show genres after candidate titles (longer prompt)"
+    )
     justify_users: int = Field(
         default=20, ge=0, description="users whose top pick gets a generated justification"
     )
@@ -134,7 +137,7 @@ def rerank_ranks(
 
     from recagent.agent import Justifier, Ranker, gather_evidence
 
-    from .data import short_profile
+    from .data import compact, short_profile
 
     ranker = Ranker(backend)
     catalogue = list(split.data.catalog)
@@ -148,7 +151,7 @@ def rerank_ranks(
         profile = short_profile(
             split.data.user_ids[int(user)], split.data.catalog, items, ratings, config.history_titles
         )
-        candidates = [catalogue[i] for i in tops[pos][: config.candidates]]
+        candidates = compact([catalogue[i] for i in tops[pos][: config.candidates]], config.candidate_genres)
         t = time.perf_counter()
         ranked = ranker.rank(profile, candidates)
         latencies.append((time.perf_counter() - t) * 1000)
@@ -159,7 +162,7 @@ def rerank_ranks(
         if target in ids:
             ranks[pos] = ids.index(target)
         if justifier is not None and index is not None and pos < config.justify_users:
-            top_item = ranked[0][0]
+            top_item = split.data.catalog[ranked[0][0].id]
             evidence = gather_evidence(top_item, profile, index, None)
             result = justifier.justify([top_item], profile, None, [evidence])[0]
             justified += 1

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from recagent.retrieval import Encoder, HybridIndex, configure_threads, load_bundled_arrays
+from recagent.retrieval import CFConfig, Encoder, HybridIndex, configure_threads, load_bundled_arrays
 
 from .data import build_examples, save_examples
-from .evaluate import EvalConfig, tune_hybrid
+from .evaluate import EvalConfig, TuningRow, tune_hybrid
 from .lora import LoraSettings, TrainingPair, TrainReport, train_lora
-from .protocol import LeaveOneOut, hybrid_scorer
+from .protocol import LeaveOneOut, collaborative_vectors, hybrid_scorer
 
 DEFAULT_ADAPTER = Path("finetune/adapters/smollm2-ranker")
 
@@ -27,7 +27,7 @@ class FinetuneConfig(BaseModel):
     )
     eval_users: int = Field(default=1000, description="the eval sample (same seed) is excluded from training")
     seed: int = 0
-    history_titles: int = 5
+    history_titles: int = 3
     candidates: int = 20
     justification_share: float = Field(
         default=0.0, ge=0, le=1, description="share of examples that also train a justification sentence"
@@ -35,6 +35,9 @@ class FinetuneConfig(BaseModel):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     resume: bool = True
     threads: int = 0
+    hybrid: str | None = Field(
+        default=None, description="'method:weight:half_life' to skip choosing them on validation items"
+    )
 
 
 def run_finetune(
@@ -48,8 +51,16 @@ def run_finetune(
     split = LeaveOneOut(data)
     encoder = Encoder()
     text = encoder.encode([item.embedding_text() for item in data.catalog], show_progress=progress)
-    eval_config = EvalConfig(dataset=config.dataset, seed=config.seed)
-    _, chosen, cf = tune_hybrid(split, text, eval_config, log)
+    if config.hybrid:
+        method, weight, half_life = config.hybrid.split(":")
+        chosen = TuningRow(
+            method=method, cf_weight=float(weight), half_life=float(half_life), valid_ndcg_at_10=-1
+        )
+        cf = collaborative_vectors(
+            split, CFConfig(method=method, factors=EvalConfig().factors, seed=config.seed)
+        )  # type: ignore[arg-type]
+    else:
+        _, chosen, cf = tune_hybrid(split, text, EvalConfig(dataset=config.dataset, seed=config.seed), log)
     log(f"hybrid retrieval for training: {chosen.method} w={chosen.cf_weight} h={chosen.half_life}")
     held_out = set(split.sample_users(config.eval_users, seed=config.seed).tolist())
     pool = np.array([u for u in np.flatnonzero(split.evaluable) if int(u) not in held_out])

@@ -92,6 +92,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum,
         max_steps=args.max_steps,
         save_every=args.save_every,
+        top_layers=args.top_layers,
         seed=args.seed,
         device=args.device,
     )
@@ -106,6 +107,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         lora=lora,
         resume=not args.no_resume,
         threads=args.threads,
+        hybrid=args.hybrid,
     )
     report = run_finetune(config, log=lambda m: print(m, file=sys.stderr))
     print(f"adapter written to {report.adapter_dir} ({report.steps} steps, {report.seconds:.0f} s)")
@@ -213,15 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument(
         "--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma-separated module names"
     )
+    ft.add_argument("--top-layers", type=int, help="adapt only the last N decoder layers (faster on CPU)")
     ft.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
     ft.add_argument("--epochs", type=int, default=1)
     ft.add_argument("--batch-size", type=int, default=4)
     ft.add_argument("--grad-accum", type=int, default=2, help="micro-batches per optimizer step (default 2)")
     ft.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     ft.add_argument("--save-every", type=int, default=25, help="checkpoint every N steps (default 25)")
-    ft.add_argument("--history-titles", type=int, default=5, help="liked titles in each prompt (default 5)")
+    ft.add_argument("--history-titles", type=int, default=3, help="liked titles in each prompt (default 3)")
     ft.add_argument(
         "--justification-share", type=float, default=0.0, help="share of examples with a justification target"
+    )
+    ft.add_argument(
+        "--hybrid", help="'method:weight:half_life' for retrieval (default: chosen on validation)"
     )
     ft.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming the newest checkpoint"
@@ -249,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--justify-users", type=int, default=20, help="users whose top pick is justified (default 20)"
     )
-    ev.add_argument("--out", type=Path, default=Path("finetune/results"), help="results folder")
+    ev.add_argument("--out", type=Path, default=Path("benchmarks/results/ml1m-eval"), help="results folder")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--command-line", help=argparse.SUPPRESS)
     ev.set_defaults(func=cmd_eval)

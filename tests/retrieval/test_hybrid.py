@@ -75,10 +75,14 @@ def test_brand_new_item_reachable_through_the_recommender_text_query(
     from recagent.agent import RecommendationRequest, Recommender
 
     rec = Recommender(hybrid_with_text, encoder, backend=None, histories={"1": ml100k.history("1")})
+    # A request alone goes through the text part of the fused space (the cold-start path).
     result = rec.recommend(
-        RecommendationRequest(user_id="1", query="a documentary about quantum penguins under Antarctic ice", k=10)
+        RecommendationRequest(query="a documentary about quantum penguins under Antarctic ice", k=5)
     )
-    assert "new-1" in [r.item.id for r in result.recommendations]
+    assert result.recommendations[0].item.id == "new-1"
+    # A known user's request mixes the fused profile vector with the lifted text query: dimensions agree.
+    mixed = rec.recommend(RecommendationRequest(user_id="1", query="penguins", k=5, justify=False))
+    assert len(mixed.recommendations) == 5
     profile_only = rec.recommend(RecommendationRequest(user_id="1", k=10, justify=False))
     assert profile_only.recommendations and all(r.item.id != "new-1" for r in profile_only.recommendations)
 
