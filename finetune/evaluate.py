@@ -107,7 +107,7 @@ def tune_hybrid(
     rows: list[TuningRow] = []
     best: tuple[float, TuningRow, np.ndarray] | None = None
     for method in config.cf_methods:
-        cf = collaborative_vectors(split, CFConfig(method=method, factors=config.factors, seed=config.seed))  # type: ignore[arg-type]
+        cf = collaborative_vectors(split, CFConfig(method=method, factors=config.factors, seed=config.seed))
         for weight in config.cf_weights:
             for half_life in config.half_lives:
                 ranks, _ = full_ranks(split, hybrid_scorer(text, cf, weight, half_life), users, "valid")

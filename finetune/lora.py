@@ -121,7 +121,7 @@ def train_lora(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
 
-    encoded = [_encode(tokenizer, p.conversation, p.target, settings.max_prompt_tokens) for p in pairs]  # type: ignore[arg-type]
+    encoded = [_encode(tokenizer, p.conversation, p.target, settings.max_prompt_tokens) for p in pairs]
     order_rng = random.Random(settings.seed)
     batches: list[list[int]] = []
     for _ in range(settings.epochs):

@@ -58,7 +58,7 @@ def run_finetune(
         )
         cf = collaborative_vectors(
             split, CFConfig(method=method, factors=EvalConfig().factors, seed=config.seed)
-        )  # type: ignore[arg-type]
+        )
     else:
         _, chosen, cf = tune_hybrid(split, text, EvalConfig(dataset=config.dataset, seed=config.seed), log)
     log(f"hybrid retrieval for training: {chosen.method} w={chosen.cf_weight} h={chosen.half_life}")
@@ -85,13 +85,13 @@ def run_finetune(
     pairs = [
         TrainingPair(conversation=list(ex.conversation(data.catalog)), target=ex.target_label)
         for ex in examples
-    ]  # type: ignore[arg-type]
+    ]
     n_just = int(round(config.justification_share * len(examples)))
     for ex in examples[:n_just]:
         if ex.justification:
             item = data.catalog[ex.target_item]
             conv = justification_conversation(item, [h.title for h in ex.history[:2]], None)
-            pairs.append(TrainingPair(conversation=list(conv), target=ex.justification))  # type: ignore[arg-type]
+            pairs.append(TrainingPair(conversation=list(conv), target=ex.justification))
     report = train_lora(pairs, config.out, config.lora, resume=config.resume, progress=progress)
     log(
         f"trained {report.steps} steps on {report.examples} pairs in {report.seconds:.0f} s "

@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from recagent.finetune import LeaveOneOut, LoraSettings, PopularityScorer, TrainingPair, build_examples, train_lora
+from recagent.finetune import (
+    LeaveOneOut,
+    LoraSettings,
+    PopularityScorer,
+    TrainingPair,
+    build_examples,
+    train_lora,
+)
 from recagent.retrieval import load_bundled_arrays
 from recagent.ui.cli import main
 
@@ -17,10 +24,20 @@ def test_eval_command_writes_table_chart_and_json_for_all_six_systems(
 ) -> None:
     monkeypatch.setenv("RECAGENT_CACHE_DIR", str(cache_dir))
     split = LeaveOneOut(load_bundled_arrays("ml-100k"))
-    examples = list(build_examples(split, PopularityScorer(split), split.sample_users(200, seed=9).tolist(), limit=4))
-    pairs = [TrainingPair(conversation=list(e.conversation(split.data.catalog)), target=e.target_label) for e in examples]  # type: ignore[arg-type]
+    examples = list(
+        build_examples(split, PopularityScorer(split), split.sample_users(200, seed=9).tolist(), limit=4)
+    )
+    pairs = [
+        TrainingPair(conversation=list(e.conversation(split.data.catalog)), target=e.target_label)
+        for e in examples
+    ]  # type: ignore[arg-type]
     adapter = tmp_path / "adapter"
-    train_lora(pairs, adapter, LoraSettings(base_model=str(tiny_model_dir), max_steps=2, batch_size=2), progress=False)
+    train_lora(
+        pairs,
+        adapter,
+        LoraSettings(base_model=str(tiny_model_dir), max_steps=2, batch_size=2),
+        progress=False,
+    )
 
     out = tmp_path / "results"
     argv = [
@@ -29,7 +46,14 @@ def test_eval_command_writes_table_chart_and_json_for_all_six_systems(
     ]  # fmt: skip
     assert main(argv) == 0
     table = (out / "results.md").read_text()
-    for name in ("Popularity", "ALS (implicit)", "Text retrieval", "Hybrid retrieval", "base LLM", "LoRA LLM"):
+    for name in (
+        "Popularity",
+        "ALS (implicit)",
+        "Text retrieval",
+        "Hybrid retrieval",
+        "base LLM",
+        "LoRA LLM",
+    ):
         assert name in table
     assert "Command: `recagent" in table
     assert (out / "results.png").stat().st_size > 5_000

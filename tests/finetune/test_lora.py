@@ -67,7 +67,9 @@ def test_tiny_finetune_loss_falls_adapter_reloads_and_resumes(
     rows = np.arange(len(pairs))
     assert tuned_scores[rows, targets].mean() > base_scores[rows, targets].mean()
 
-    resumed = train_lora(pairs, out, settings.model_copy(update={"max_steps": 12}), cache_dir=cache_dir, progress=False)
+    resumed = train_lora(
+        pairs, out, settings.model_copy(update={"max_steps": 12}), cache_dir=cache_dir, progress=False
+    )
     assert resumed.resumed_from == 8 and resumed.steps == 12
     assert resumed.losses[:8] == first.losses
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from recagent.retrieval import (
-    CFConfig,
     Catalog,
+    CFConfig,
     Dataset,
     Encoder,
     HybridIndex,
@@ -36,7 +36,9 @@ def hybrid(ml100k: Dataset, ml100k_index: ItemIndex) -> HybridIndex:
     )
     catalog = Catalog([*ml100k.catalog, new], name="ml-100k+new")
     users, items = _codes(ml100k, catalog)
-    cf = fit_collaborative(users, items, int(users.max()) + 1, len(catalog), CFConfig(method="als", factors=16))
+    cf = fit_collaborative(
+        users, items, int(users.max()) + 1, len(catalog), CFConfig(method="als", factors=16)
+    )
     encoder_vectors = np.vstack([ml100k_index.vectors, np.zeros((1, ml100k_index.meta.dim), np.float32)])
     return HybridIndex(catalog, encoder_vectors, cf, ml100k_index.meta.encoder, cf_weight=0.7)
 
@@ -60,7 +62,9 @@ def test_fusion_mixes_similarities_by_weight() -> None:
         fuse(text, cf, 1.0)
 
 
-def test_brand_new_item_is_cold_and_still_retrieved_by_text(hybrid_with_text: HybridIndex, encoder: Encoder) -> None:
+def test_brand_new_item_is_cold_and_still_retrieved_by_text(
+    hybrid_with_text: HybridIndex, encoder: Encoder
+) -> None:
     index = hybrid_with_text
     assert index.cold[index.catalog.position("new-1")]
     assert index.cold.sum() < 10  # ml-100k items all have ratings
