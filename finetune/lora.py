@@ -46,7 +46,7 @@ class TrainReport(BaseModel):
     examples: int
     steps: int
     resumed_from: int = 0
-    seconds: float
+    seconds: float = Field(description="training time, summed over resumed runs")
     losses: list[float] = Field(description="mean loss per optimizer step")
     settings: LoraSettings
 
@@ -137,6 +137,7 @@ def train_lora(
 
     step, losses = 0, []
     resumed_from = 0
+    earlier_seconds = 0.0
     latest = _latest_checkpoint(ckpt_root) if resume else None
     if latest is not None:
         state = torch.load(latest / "state.pt", weights_only=False)
@@ -146,6 +147,7 @@ def train_lora(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, losses = int(state["step"]), list(state["losses"])
+        earlier_seconds = float(state.get("seconds", 0.0))
         torch.set_rng_state(state["torch_rng"])
         resumed_from = step
 
@@ -159,6 +161,7 @@ def train_lora(
                 "step": step,
                 "losses": losses,
                 "torch_rng": torch.get_rng_state(),
+                "seconds": earlier_seconds + time.perf_counter() - start,
             },
             folder / "state.pt",
         )
@@ -217,7 +220,7 @@ def train_lora(
         examples=len(pairs),
         steps=step,
         resumed_from=resumed_from,
-        seconds=round(time.perf_counter() - start, 1),
+        seconds=round(earlier_seconds + time.perf_counter() - start, 1),
         losses=losses,
         settings=settings,
     )
