@@ -130,6 +130,10 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self.catalog)
 
+    def text_query(self, vector: np.ndarray) -> np.ndarray:
+        """A text embedding as a query in this index's space (identity here; a hybrid index pads it)."""
+        return np.asarray(vector, dtype=np.float32)
+
     def vector(self, item_id: str) -> np.ndarray:
         return self.vectors[self.catalog.position(item_id)]
 
