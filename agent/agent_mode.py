@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -97,10 +98,22 @@ def _named_items(text: str, recommender: Recommender) -> set[str]:
     return {item.id for item in named if item is not None}
 
 
-def _names_unknown(text: str, allowed_ids: set[str], recommender: Recommender) -> bool:
-    """Whether the text names a 'Title (year)' that is not in the catalogue or not among the allowed items."""
+def _title_spans(text: str) -> set[str]:
+    return {match.group(0).strip() for match in _TITLE_WITH_YEAR.finditer(text)}
+
+
+def _names_unknown(
+    text: str, allowed_ids: set[str], recommender: Recommender, given_spans: AbstractSet[str] = frozenset()
+) -> bool:
+    """Whether the text names a 'Title (year)' that is not in the catalogue or not among the allowed items.
+
+    A span copied verbatim from a tool's answer is allowed even when the title pattern cannot resolve it
+    (titles with inner punctuation such as "Mr. Holland's Opus (1995)").
+    """
     catalog = recommender.index.catalog
     for match in _TITLE_WITH_YEAR.finditer(text):
+        if match.group(0).strip() in given_spans:
+            continue
         named = _longest_title_suffix(match.group(1), match.group(2), catalog)
         if named is None or named.id not in allowed_ids:
             return True
@@ -152,19 +165,21 @@ class ToolCallingChat:
 
         results: list[RecommendationResult] = []
         given: set[str] = set()  # every item the tools told the model about
+        given_spans: set[str] = set()
         calls = 0
         text = ""
         for message in state.get("messages", []):
             if isinstance(message, ToolMessage):
                 calls += 1
                 given |= _named_items(_text_of(message.content), self.recommender)
+                given_spans |= _title_spans(_text_of(message.content))
                 if message.name == "recommend" and isinstance(message.artifact, dict):
                     results.append(RecommendationResult.model_validate(message.artifact))
             elif isinstance(message, AIMessage):
                 text = _text_of(message.content)
         given |= {r.item.id for result in results for r in result.recommendations}
         replaced = False
-        if _names_unknown(text, given, self.recommender):
+        if _names_unknown(text, given, self.recommender, given_spans):
             # The model named an item no tool gave it: show the pipeline's own words instead.
             replaced = True
             text = summarise_result(results[-1]) if results else NO_TOOL_ANSWER
