@@ -33,12 +33,15 @@ def _serve(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         "HF_HUB_OFFLINE": "1",
     }
     cmd = [sys.executable, "-m", "recagent.ui.cli", "serve", "--no-llm", "--index", str(tmp_path / "index")]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    # Its log goes to a file: an unread pipe fills up under load and would stall the server.
+    log = tmp_path / f"serve-{port}-{time.time_ns()}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
     deadline = time.time() + 240
     while True:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert proc.poll() is None, log.read_text()
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                 return proc
