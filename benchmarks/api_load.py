@@ -125,7 +125,9 @@ def run_load(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="a running recagent serve (loopback)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")
@@ -135,7 +137,9 @@ def main() -> None:
     table = report.table()
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "api_load.md").write_text(f"# API load against {args.url}\n\n| what | value |\n|---|---|\n{table}\n")
+    (RESULTS / "api_load.md").write_text(
+        f"# API load against {args.url}\n\n| what | value |\n|---|---|\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

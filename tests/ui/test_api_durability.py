@@ -158,9 +158,7 @@ def test_serve_refuses_a_corrupt_or_foreign_index(
     assert "not an index folder" in line and not (foreign / "meta.json").exists()
 
     other = ItemIndex(
-        Catalog(
-            [i.model_copy(update={"id": f"x{i.id}"}) for i in ml100k_index.catalog], name="other"
-        ),
+        Catalog([i.model_copy(update={"id": f"x{i.id}"}) for i in ml100k_index.catalog], name="other"),
         ml100k_index.vectors,
         ml100k_index.meta.encoder,
     )

@@ -66,9 +66,7 @@ def parse_api_keys(spec: str) -> list[KeyGrant]:
             continue
         key, sep, users = entry.partition(":")
         try:
-            grants.append(
-                KeyGrant(key=key.strip(), users=tuple(users.split(",")) if sep else ("*",))
-            )
+            grants.append(KeyGrant(key=key.strip(), users=tuple(users.split(",")) if sep else ("*",)))
         except ValidationError as exc:
             raise APIKeyError(
                 f"RECAGENT_API_KEYS entry {n + 1}: {exc.errors()[0]['msg']} (form: key:user1,user2;key2:*)"

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from recagent.agent import RecommendationRequest, RecommendationResult
 
+from .auth import OPEN_GRANT, KeyGrant
 from .protocol import (
     MAX_USER_ID,
     ChatCompletionRequest,
@@ -22,7 +23,6 @@ from .protocol import (
     ModelList,
     ProfileResponse,
 )
-from .auth import OPEN_GRANT, KeyGrant
 from .serving import APIError, OpenAIServing, error_body, sse_json
 
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID, description="The user's id.")]
@@ -68,6 +68,7 @@ def authorise(key: KeyGrant, *user_ids: str | None, param: str = "user") -> None
                 param=param,
                 code="user_not_allowed",
             )
+
 
 router = APIRouter(responses=ERRORS)
 
