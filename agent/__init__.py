@@ -16,6 +16,7 @@ from .justifier import Justification, Justifier, gather_evidence, template_sente
 from .llm import ChatMessage, Conversation, LLMBackend, LLMError
 from .local_backend import BUNDLED_MODEL, LocalBackend, materialise_bundled_model
 from .memory import ConversationMemory, parse_constraints
+from .openai_backend import OpenAIBackend
 from .privacy import add_gaussian_noise, redact, redact_text
 from .profile import (
     PROFILE_SCHEMA_VERSION,
@@ -74,6 +75,7 @@ __all__ = [
     "LLMBackend",
     "LLMError",
     "LocalBackend",
+    "OpenAIBackend",
     "ProfileBuilder",
     "RatedItem",
     "Ranker",

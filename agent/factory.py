@@ -33,7 +33,7 @@ def open_index(
         raise IndexError_(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
-    index = ItemIndex.build(dataset.catalog, encoder, show_progress=True)
+    index = ItemIndex.build(dataset.catalog, encoder, kind="auto", show_progress=True)
     index.save(folder)
     return index
 
@@ -41,7 +41,23 @@ def open_index(
 def make_backend(settings: Settings) -> LLMBackend | None:
     if settings.llm_model == "none":
         return None
-    return LocalBackend(settings.llm_model, cache_dir=settings.cache_dir, adapter=settings.llm_adapter)
+    if settings.llm_base_url:
+        from .openai_backend import OpenAIBackend
+
+        return OpenAIBackend(
+            settings.llm_base_url,
+            model=settings.llm_served_model,
+            api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+            top_logprobs=settings.llm_top_logprobs,
+        )
+    return LocalBackend(
+        settings.llm_model,
+        cache_dir=settings.cache_dir,
+        adapter=settings.llm_adapter,
+        dtype=settings.llm_dtype,
+    )
 
 
 def build_recommender(

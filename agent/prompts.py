@@ -23,6 +23,10 @@ JUSTIFY_SYSTEM = (
     "Do not name any other title."
 )
 
+# Liked titles in the ranking prompt: prefill time grows with prompt length, and past five titles the profile
+# summary (Enjoys/Avoids) already carries the taste; benchmarks/bench_ranking.py measures the difference.
+RANK_PROFILE_TITLES = 5
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -76,7 +80,7 @@ def ranking_conversation(
     if len(candidates) > len(LABELS):
         raise ValueError(f"at most {len(LABELS)} candidates can be labelled")
     listing = "\n".join(f"{LABELS[i]}. {describe_item(item)}" for i, item in enumerate(candidates))
-    user = f"User:\n{describe_profile(profile, request)}\n\nCandidates:\n{listing}\n\nAnswer with one letter."
+    user = f"User:\n{describe_profile(profile, request, RANK_PROFILE_TITLES)}\n\nCandidates:\n{listing}\n\nAnswer with one letter."
     return [{"role": "system", "content": RANK_SYSTEM}, {"role": "user", "content": user}]
 
 

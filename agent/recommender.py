@@ -235,9 +235,9 @@ class Recommender:
         if profile.vector is not None:
             parts.append(self.long_term_weight * np.asarray(profile.vector, dtype=np.float32))
         if profile.short_term_vector is not None:
-            parts.append(self.short_term_weight * np.asarray(profile.short_term_vector, dtype=np.float32))
+            parts.append(self.short_term_weight * self._index_space(profile.short_term_vector))
         elif query:
-            parts.append(self.request_weight * self.encoder.encode_one(redact_text(query)))
+            parts.append(self.request_weight * self._index_space(self.encoder.encode_one(redact_text(query))))
         if not parts:
             raise UnknownUserError(
                 f"user {profile.user_id!r} has no history yet; say what you are looking for"
@@ -247,8 +247,13 @@ class Recommender:
             vec = vec - self.negative_weight * np.asarray(profile.negative_vector, dtype=np.float32)
         avoid = profile.session.avoid_vector if profile.session is not None else None
         if avoid is not None:
-            vec = vec - self.avoid_weight * np.asarray(avoid, dtype=np.float32)
+            vec = vec - self.avoid_weight * self._index_space(avoid)
         return _unit(vec).astype(np.float32)
+
+    def _index_space(self, text_vector: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Text embeddings (requests, chat turns) as queries in the index's space; a hybrid index pads them."""
+        vec = np.asarray(text_vector, dtype=np.float32)
+        return vec if vec.shape[0] == self.index.meta.dim else self.index.text_query(vec)
 
     def remember(self, profile: UserProfile, request: RecommendationRequest) -> UserProfile:
         """Apply the conversation (history + query) to the session part of the profile.

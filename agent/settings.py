@@ -19,11 +19,25 @@ class Settings(BaseSettings):
     llm_model: str = Field(
         default="smollm2", description="'smollm2' (bundled), a local model folder or a hub id already cached."
     )
+    llm_dtype: str = Field(
+        default="auto",
+        description="Local model precision: auto (bfloat16 where the CPU has it natively), float32, bfloat16.",
+    )
     llm_adapter: Path | None = Field(default=None, description="A PEFT LoRA adapter folder for the ranker.")
     llm_base_url: str | None = Field(
         default=None, description="An OpenAI-compatible server (vLLM) instead of the local model."
     )
     llm_api_key: str | None = None
+    llm_served_model: str | None = Field(
+        default=None,
+        description="Model name on the server: 'recagent-ranker' selects the LoRA adapter on vLLM, the base "
+        "model's name the plain model; unset = 'recagent-ranker' if served, else the first listed.",
+    )
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per request to the LLM server.")
+    llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries (with backoff) per request.")
+    llm_top_logprobs: int = Field(
+        default=20, ge=0, description="top_logprobs asked for when ranking (20 = the OpenAI API's maximum)."
+    )
     threads: int = Field(default=0, description="Threads for torch and FAISS; 0 = all cores.")
     candidates: int = Field(default=20, ge=2, le=26, description="How many retrieved items the LLM ranks.")
     justify: bool = True

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from .events import Interaction, LeaveOneOutSplit, group_by_user, load_events
 from .items import Catalog, DataFileError, Item, load_catalog
 
@@ -77,7 +79,8 @@ def _year(value: str) -> int | None:
         return None
 
 
-def load_bundled(name: str) -> Dataset:
+def load_bundled_catalog(name: str) -> Catalog:
+    """Only the items of a bundled dataset."""
     if name not in _BUNDLED:
         raise DataFileError(f"unknown dataset '{name}' (bundled: {', '.join(_BUNDLED)})")
     package, folder, stem, user_prefix = _BUNDLED[name]
@@ -101,6 +104,15 @@ def load_bundled(name: str) -> Dataset:
             )
         )
     catalog = Catalog(items, name=name)
+    return catalog
+
+
+def load_bundled(name: str) -> Dataset:
+    if name not in _BUNDLED:
+        raise DataFileError(f"unknown dataset '{name}' (bundled: {', '.join(_BUNDLED)})")
+    package, folder, stem, user_prefix = _BUNDLED[name]
+    root = _package_dir(package) / folder
+    catalog = load_bundled_catalog(name)
     header, rows = _atomic_rows(root / f"{stem}.inter")
     col = {h: i for i, h in enumerate(header)}
     u, i, r, t = col["user_id"], col["item_id"], col["rating"], col["timestamp"]
@@ -132,3 +144,66 @@ def load_dataset(name_or_path: str | Path, events_path: str | Path | None = None
             f"{events_path}: event for user {unknown.user_id!r} names unknown item {unknown.item_id!r}"
         )
     return Dataset(name=catalog.name, catalog=catalog, events=events)
+
+
+@dataclass
+class InteractionArrays:
+    """A bundled dataset's events as parallel numpy arrays (fast path for offline evaluation).
+
+    ``users``/``items`` are integer codes into ``user_ids`` and into ``catalog`` order (``item_ids``);
+    rows are sorted per user chronologically with the same tie-break as :func:`chronological`
+    (timestamp, then item id), so per-user slices agree with :meth:`Dataset.split`.
+    """
+
+    name: str
+    catalog: Catalog
+    user_ids: list[str]
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    timestamps: np.ndarray
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [item.id for item in self.catalog]
+
+    def user_slices(self) -> np.ndarray:
+        """``bounds[u]:bounds[u+1]`` are user ``u``'s rows, oldest first."""
+        return np.searchsorted(self.users, np.arange(len(self.user_ids) + 1), side="left")
+
+
+def load_bundled_arrays(name: str) -> InteractionArrays:
+    """Like :func:`load_bundled` but without one pydantic object per event (about 5x faster on ml-1m)."""
+    if name not in _BUNDLED:
+        raise DataFileError(f"unknown dataset '{name}' (bundled: {', '.join(_BUNDLED)})")
+    package, folder, stem, user_prefix = _BUNDLED[name]
+    root = _package_dir(package) / folder
+    catalog = load_bundled_catalog(name)
+    position = {item.id: pos for pos, item in enumerate(catalog)}
+    header, rows = _atomic_rows(root / f"{stem}.inter")
+    col = {h: i for i, h in enumerate(header)}
+    u, i, r, t = col["user_id"], col["item_id"], col["rating"], col["timestamp"]
+    rows = [row for row in rows if row[i] in position]
+    strip = len(user_prefix)
+    raw_users = [row[u][strip:] if strip and row[u].startswith(user_prefix) else row[u] for row in rows]
+    user_ids = list(dict.fromkeys(raw_users))
+    user_code = {uid: n for n, uid in enumerate(user_ids)}
+    users = np.fromiter((user_code[x] for x in raw_users), dtype=np.int64, count=len(rows))
+    items = np.fromiter((position[row[i]] for row in rows), dtype=np.int64, count=len(rows))
+    ratings = np.fromiter((float(row[r]) for row in rows), dtype=np.float32, count=len(rows))
+    timestamps = np.fromiter((float(row[t]) for row in rows), dtype=np.float64, count=len(rows))
+    # Tie-break on the item id string, as chronological() does: rank item ids lexicographically.
+    id_rank = np.empty(len(catalog), dtype=np.int64)
+    id_rank[np.argsort(np.array([item.id for item in catalog], dtype=object), kind="stable")] = np.arange(
+        len(catalog)
+    )
+    order = np.lexsort((id_rank[items], timestamps, users))
+    return InteractionArrays(
+        name=name,
+        catalog=catalog,
+        user_ids=user_ids,
+        users=users[order],
+        items=items[order],
+        ratings=ratings[order],
+        timestamps=timestamps[order],
+    )

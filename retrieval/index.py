@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -14,8 +15,37 @@ from pydantic import BaseModel
 
 from .items import Catalog, DataFileError, Item, ItemFilter
 
-IndexKind = Literal["flat", "hnsw"]
+IndexKind = Literal["flat", "hnsw", "auto"]
 INDEX_FORMAT_VERSION = 1
+
+# The parameter rule (measured by benchmarks/bench_index.py on MiniLM vectors, see the README): exact search
+# stays under ~1 ms per query up to this many items on one core, and is always right, so it wins below it.
+EXACT_MAX_ITEMS = 20_000
+
+
+class IndexChoice(BaseModel):
+    """Concrete FAISS parameters for a catalogue of a given size."""
+
+    kind: Literal["flat", "hnsw"]
+    hnsw_m: int = 32
+    ef_search: int = 64
+    ef_construction: int = 80
+
+
+def choose_index(count: int) -> IndexChoice:
+    """Exact below ``EXACT_MAX_ITEMS`` items; HNSW32 above, with efSearch growing with the catalogue.
+
+    HNSW's recall at a fixed efSearch drops as the graph grows, so efSearch doubles per decade of items
+    past 100k (256 up to 100k, 512 at 1M, 1024 from 10M) to hold recall@10 >= 0.95: on perturbed MovieLens
+    MiniLM vectors at 100k, efSearch 64/128/256 gave recall 0.83/0.93/0.97 at 0.14/0.24/0.44 ms per query.
+    Past a few million items memory, not latency, becomes the limit: see the README's scale plan (IVF-PQ).
+    """
+    if count < 0:
+        raise ValueError(f"item count must be non-negative, got {count}")
+    if count < EXACT_MAX_ITEMS:
+        return IndexChoice(kind="flat")
+    decades = max(0, math.ceil(math.log10(max(count, 1) / 100_000 - 1e-9)))
+    return IndexChoice(kind="hnsw", hnsw_m=32, ef_search=min(1024, 256 * 2**decades), ef_construction=80)
 
 
 class IndexMeta(BaseModel):
@@ -24,7 +54,7 @@ class IndexMeta(BaseModel):
     format_version: int = INDEX_FORMAT_VERSION
     encoder: str
     dim: int
-    kind: IndexKind
+    kind: Literal["flat", "hnsw"]
     count: int
     catalog: str
     hnsw_m: int = 32
@@ -38,7 +68,8 @@ class IndexError_(DataFileError):
 class ItemIndex:
     """Inner-product search over unit item vectors (cosine similarity).
 
-    ``flat`` is exact and the default; ``hnsw`` trades a little recall for speed on large catalogues.
+    ``flat`` is exact and the default; ``hnsw`` trades a little recall for speed on large catalogues;
+    ``auto`` picks one and its parameters from the catalogue size (:func:`choose_index`).
     """
 
     def __init__(
@@ -54,6 +85,17 @@ class ItemIndex:
             raise ValueError(f"expected {len(catalog)} vectors, got array of shape {vectors.shape}")
         self.catalog = catalog
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ef_construction = 80
+        if kind == "auto":
+            choice = choose_index(len(catalog))
+            kind, hnsw_m, ef_search, ef_construction = (
+                choice.kind,
+                choice.hnsw_m,
+                choice.ef_search,
+                choice.ef_construction,
+            )
+        self._ef_construction = ef_construction
+        self._items = list(catalog)
         self.meta = IndexMeta(
             encoder=encoder,
             dim=int(vectors.shape[1]),
@@ -78,7 +120,7 @@ class ItemIndex:
         index: faiss.Index
         if self.meta.kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, self.meta.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 80
+            index.hnsw.efConstruction = self._ef_construction
             index.hnsw.efSearch = self.meta.ef_search
         else:
             index = faiss.IndexFlatIP(dim)
@@ -87,6 +129,10 @@ class ItemIndex:
 
     def __len__(self) -> int:
         return len(self.catalog)
+
+    def text_query(self, vector: np.ndarray) -> np.ndarray:
+        """A text embedding as a query in this index's space (identity here; a hybrid index pads it)."""
+        return np.asarray(vector, dtype=np.float32)
 
     def vector(self, item_id: str) -> np.ndarray:
         return self.vectors[self.catalog.position(item_id)]
@@ -143,26 +189,36 @@ class ItemIndex:
             scores, rows = self._index.search(queries, k)
             return [self._hits(s, r) for s, r in zip(scores, rows, strict=True)]
         results: list[list[tuple[Item, float]]] = []
+        faiss_any: Any = faiss  # the SWIG stubs lack the SearchParameters and selector classes
         for query, exclude in zip(queries, excludes, strict=True):
-            allowed = np.ones(len(self.catalog), dtype=bool) if mask is None else mask.copy()
-            if exclude:
-                allowed[[self.catalog.position(i) for i in exclude if i in self.catalog]] = False
-            if not allowed.any():
-                results.append([])
-                continue
-            selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
-            faiss_any: Any = faiss  # the SWIG stubs lack the SearchParameters classes
+            excluded = np.array(
+                [self.catalog.position(i) for i in exclude if i in self.catalog], dtype=np.int64
+            )
+            # Selectors cost O(excluded) or O(n/8) per query, not O(n) hashing of every allowed id.
+            if mask is None:
+                # The Not selector holds a raw pointer: keep the inner one referenced until the search ends.
+                keep_alive: Any = faiss_any.IDSelectorBatch(excluded)
+                selector = faiss_any.IDSelectorNot(keep_alive)
+            else:
+                allowed = mask.copy()
+                allowed[excluded] = False
+                if not allowed.any():
+                    results.append([])
+                    continue
+                keep_alive = np.packbits(allowed, bitorder="little")
+                selector = faiss_any.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep_alive))
             params = (
                 faiss_any.SearchParametersHNSW(sel=selector, efSearch=max(self.meta.ef_search, k))
                 if self.meta.kind == "hnsw"
                 else faiss_any.SearchParameters(sel=selector)
             )
             scores, rows = self._index.search(query.reshape(1, -1), k, params=params)
+            del keep_alive
             results.append(self._hits(scores[0], rows[0]))
         return results
 
     def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[tuple[Item, float]]:
-        items = list(self.catalog)
+        items = self._items
         return [(items[r], float(s)) for s, r in zip(scores, rows, strict=True) if r >= 0]
 
     def save(self, folder: str | Path) -> Path:

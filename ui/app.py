@@ -292,10 +292,10 @@ def create_app(
         panel = [*columns, *cards]
         inputs = [box, chat, user, k, session]
         send.click(respond, inputs, [chat, box, picks, profile], api_name="respond").then(
-            show_cards, picks, panel, api_visibility="private"
+            show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
         box.submit(respond, inputs, [chat, box, picks, profile], api_visibility="private").then(
-            show_cards, picks, panel, api_visibility="private"
+            show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
         for i in range(MAX_CARDS):
             for kind, button in (("like", likes[i]), ("dislike", dislikes[i])):
@@ -304,13 +304,13 @@ def create_app(
                     [user, picks, session],
                     [note, picks, profile],
                     api_name=f"{kind}_{i}",
-                ).then(show_cards, picks, panel, api_visibility="private")
+                ).then(show_cards, picks, panel, api_visibility="private", show_progress="hidden")
         user.change(pick_user, user, [profile, picks, chat, note], api_visibility="private").then(
-            show_cards, picks, panel, api_visibility="private"
+            show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
         fresh.click(new_user, guests, [user, guests], api_name="new_user")
         demo.load(start, user, [chat, picks, profile, session], api_visibility="private").then(
-            show_cards, picks, panel, api_visibility="private"
+            show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
     return demo
 

