@@ -29,7 +29,8 @@ def open_index(
                 f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
             )
         return index
-    if folder.exists() and any(folder.iterdir()):
+    # A folder the user named that holds something else is not ours to fill; the default folder is.
+    if index_dir is not None and folder.exists() and any(folder.iterdir()):
         raise IndexError_(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
