@@ -24,7 +24,16 @@ def open_index(
             raise IndexError_(
                 f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
             )
+        if set(index.catalog.ids) != set(dataset.catalog.ids):
+            raise IndexError_(
+                f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
+            )
         return index
+    # A folder the user named that holds something else is not ours to fill; the default folder is.
+    if index_dir is not None and folder.exists() and any(folder.iterdir()):
+        raise IndexError_(
+            f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
+        )
     index = ItemIndex.build(dataset.catalog, encoder, kind="auto", show_progress=True)
     index.save(folder)
     return index

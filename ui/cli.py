@@ -92,8 +92,14 @@ def _chat_agent(recommender: Any, settings: Any) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
 
-    from .api import run_server
+    from .api import APISettings, run_server
+    from .api.auth import APIKeyError
 
+    try:
+        APISettings().grants()  # a malformed key list fails now, not after the index has loaded
+    except APIKeyError as exc:
+        print(f"recagent: error: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
     run_server(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from recagent.agent import RecommendationRequest, RecommendationResult
 
+from .auth import OPEN_GRANT, KeyGrant
 from .protocol import (
     MAX_USER_ID,
     ChatCompletionRequest,
@@ -22,7 +23,7 @@ from .protocol import (
     ModelList,
     ProfileResponse,
 )
-from .serving import OpenAIServing, error_body, sse_json
+from .serving import APIError, OpenAIServing, error_body, sse_json
 
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID, description="The user's id.")]
 
@@ -31,9 +32,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "Malformed JSON",
         401: "Missing or wrong API key",
+        403: "The API key is not bound to this user",
         404: "Unknown user or model",
         413: "Request body too large",
         422: "Body does not match the schema",
+        429: "Server at capacity; retry after Retry-After seconds",
     }.items()
 }
 
@@ -43,6 +46,29 @@ def serving(request: Request) -> OpenAIServing:
 
 
 Serving = Annotated[OpenAIServing, Depends(serving)]
+
+
+def grant(request: Request) -> KeyGrant:
+    """What the request's API key may do (set by the guard middleware; everything when auth is off)."""
+    found: KeyGrant | None = getattr(request.state, "grant", None)
+    return found if found is not None else OPEN_GRANT
+
+
+Grant = Annotated[KeyGrant, Depends(grant)]
+
+
+def authorise(key: KeyGrant, *user_ids: str | None, param: str = "user") -> None:
+    """403 unless the key is bound to every one of ``user_ids``; the same answer whether the user exists or not."""
+    for user_id in dict.fromkeys(user_ids):
+        if not key.allows(user_id):
+            raise APIError(
+                403,
+                f"This API key may not act for user {user_id!r}.",
+                "permission_error",
+                param=param,
+                code="user_not_allowed",
+            )
+
 
 router = APIRouter(responses=ERRORS)
 
@@ -65,7 +91,8 @@ async def list_models(s: Serving) -> ModelList:
         200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks when stream=true"}
     },
 )
-async def chat_completions(body: ChatCompletionRequest, s: Serving) -> Any:
+async def chat_completions(body: ChatCompletionRequest, s: Serving, key: Grant) -> Any:
+    authorise(key, body.user_id)
     if not body.stream:
         return await s.chat(body)
     stream = await s.prepare_stream(body)
@@ -83,20 +110,24 @@ async def _guarded(stream: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 @router.post("/v1/recommendations", response_model=RecommendationResult, tags=["recagent"])
-async def recommendations(body: RecommendationRequest, s: Serving) -> RecommendationResult:
+async def recommendations(body: RecommendationRequest, s: Serving, key: Grant) -> RecommendationResult:
+    authorise(key, body.user_id, param="user_id")
     return await s.recommend(body)
 
 
 @router.get("/v1/users/{user_id}/profile", response_model=ProfileResponse, tags=["recagent"])
-async def get_profile(user_id: UserId, s: Serving) -> ProfileResponse:
+async def get_profile(user_id: UserId, s: Serving, key: Grant) -> ProfileResponse:
+    authorise(key, user_id, param="user_id")
     return await s.profile(user_id)
 
 
 @router.delete("/v1/users/{user_id}/profile", response_model=DeletedResponse, tags=["recagent"])
-async def delete_profile(user_id: UserId, s: Serving) -> DeletedResponse:
+async def delete_profile(user_id: UserId, s: Serving, key: Grant) -> DeletedResponse:
+    authorise(key, user_id, param="user_id")
     return await s.delete_profile(user_id)
 
 
 @router.post("/v1/events", response_model=EventsResponse, tags=["recagent"])
-async def events(body: EventsRequest, s: Serving) -> EventsResponse:
+async def events(body: EventsRequest, s: Serving, key: Grant) -> EventsResponse:
+    authorise(key, *(e.user_id for e in body.events), param="events")
     return await s.add_events(body)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from recagent.agent import Recommender
 from recagent.agent.agent_mode import ToolCallingChat
 
+from .auth import OPEN_GRANT, KeyGrant, find_grant, load_api_keys_file, parse_api_keys
 from .router import router
 from .serving import DEFAULT_MODEL_NAME, APIError, OpenAIServing, error_body
 
@@ -33,16 +35,37 @@ OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redir
 
 
 class APISettings(BaseSettings):
-    """``RECAGENT_API_KEYS`` (comma-separated; empty = no auth), body and name limits."""
+    """``RECAGENT_API_KEYS`` / ``RECAGENT_API_KEYS_FILE`` (empty = no auth), limits and back-pressure."""
 
     model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
 
-    api_keys: str = Field(default="", description="Comma-separated bearer keys; empty means no auth.")
+    api_keys: str = Field(
+        default="",
+        description="'k1,k2' (every user) or 'k1:user1,user2;k2:tenant-*;k3:*' (bound); empty means no auth.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description='JSON file {"key": ["user", "tenant-*"] or "*"}, added to api_keys.'
+    )
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body accepted.")
     api_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="The model id /v1/models lists.")
+    api_max_concurrency: int = Field(
+        default=16, ge=1, description="Requests processed at once; more wait in the queue."
+    )
+    api_max_queue: int = Field(
+        default=256, ge=0, description="Requests waiting for a slot; past that the answer is 429."
+    )
+    api_queue_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest wait for a slot before the answer is 429."
+    )
+
+    def grants(self) -> list[KeyGrant]:
+        grants = parse_api_keys(self.api_keys)
+        if self.api_keys_file is not None:
+            grants += load_api_keys_file(self.api_keys_file)
+        return grants
 
     def keys(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return [g.key for g in self.grants()]
 
 
 async def _send_error(
@@ -56,27 +79,31 @@ async def _send_error(
 
 
 class GuardMiddleware:
-    """Bearer-key check and body-size limit, before routing so neither can be bypassed by a bad body."""
+    """Bearer-key check and body-size limit, before routing so neither can be bypassed by a bad body.
 
-    def __init__(self, app: ASGIApp, keys: list[str], max_body_bytes: int) -> None:
+    The key's grant (which users it may act for) is put in ``scope["state"]["grant"]`` for the routes.
+    """
+
+    def __init__(self, app: ASGIApp, grants: list[KeyGrant], max_body_bytes: int) -> None:
         self.app = app
-        self.keys = [k.encode() for k in keys]
+        self.grants = grants
         self.max_body_bytes = max_body_bytes
 
-    def _authorised(self, scope: Scope) -> bool:
-        if not self.keys or scope["path"] in OPEN_PATHS:
-            return True
+    def _grant(self, scope: Scope) -> KeyGrant | None:
+        if not self.grants or scope["path"] in OPEN_PATHS:
+            return OPEN_GRANT
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not token:
-            return False
-        return any(hmac.compare_digest(token.strip(), key) for key in self.keys)
+        if scheme.lower() != b"bearer" or not token.strip():
+            return None
+        return find_grant(self.grants, token.strip())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self._authorised(scope):
+        grant = self._grant(scope)
+        if grant is None:
             await _send_error(
                 send,
                 401,
@@ -86,6 +113,7 @@ class GuardMiddleware:
                 {"www-authenticate": "Bearer"},
             )
             return
+        scope.setdefault("state", {})["grant"] = grant
         length = dict(scope.get("headers") or []).get(b"content-length")
         too_large = (
             f"Request body exceeds {self.max_body_bytes} bytes; send fewer or shorter messages or events."
@@ -119,6 +147,60 @@ class GuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class ConcurrencyLimitMiddleware:
+    """Back-pressure: at most ``limit`` requests run at once, up to ``queue`` more wait (at most ``timeout``
+    seconds) for a slot, and the rest get 429 with ``Retry-After`` at once instead of piling onto the CPU.
+
+    A streamed answer holds its slot until its last chunk. ``/health`` and the schema pages skip the queue.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, queue: int, timeout: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.queue = queue
+        self.timeout = timeout
+        self._slots = asyncio.Semaphore(limit)
+        self.waiting = 0
+        self.running = 0
+        self.rejected = 0
+
+    async def _reject(self, send: Send, why: str) -> None:
+        self.rejected += 1
+        await _send_error(
+            send,
+            429,
+            f"The server is at capacity ({why}); retry after a moment.",
+            "rate_limit_error",
+            "server_busy",
+            {"retry-after": "1"},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self._slots.locked():
+            if self.waiting >= self.queue:
+                await self._reject(send, f"{self.limit} running, {self.waiting} queued")
+                return
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self.timeout)
+            except TimeoutError:
+                await self._reject(send, f"no slot within {self.timeout:g} s")
+                return
+            finally:
+                self.waiting -= 1
+        else:
+            await self._slots.acquire()
+        self.running += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.running -= 1
+            self._slots.release()
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -191,7 +273,14 @@ def build_app(
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return JSONResponse(error_body(exc.status_code, str(exc.detail), kind), status_code=exc.status_code)
 
-    app.add_middleware(GuardMiddleware, keys=settings.keys(), max_body_bytes=settings.api_max_body_bytes)
+    # Added last, runs first: a bad key or an oversized body is refused before it takes a slot.
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        limit=settings.api_max_concurrency,
+        queue=settings.api_max_queue,
+        timeout=settings.api_queue_timeout_s,
+    )
+    app.add_middleware(GuardMiddleware, grants=settings.grants(), max_body_bytes=settings.api_max_body_bytes)
     return app
 
 
@@ -206,8 +295,12 @@ def run_server(
 
     settings = settings or APISettings()
     app = build_app(recommender, settings, agent)
+    grants = settings.grants()
+    bound = sum(not g.everyone for g in grants)
     auth = (
-        f"{len(settings.keys())} API key(s)" if settings.keys() else "no API keys (RECAGENT_API_KEYS unset)"
+        f"{len(grants)} API key(s), {bound} bound to users"
+        if grants
+        else "no API keys (RECAGENT_API_KEYS unset)"
     )
     print(f"recagent API on http://{host}:{port}/v1 ({auth}); schema at /openapi.json", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
