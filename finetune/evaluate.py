@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from recagent.retrieval import CFConfig, HybridIndex, configure_threads, load_bundled_arrays
+from recagent.retrieval import DEFAULT_ENCODER, CFConfig, HybridIndex
 
 from .metrics import RankingMetrics, percentile, summarise
 from .protocol import (
@@ -27,6 +27,7 @@ from .protocol import (
     collaborative_vectors,
     full_ranks,
     hybrid_scorer,
+    prepare,
 )
 
 DEFAULT_RESULTS = Path("benchmarks/results/ml1m-eval")
@@ -180,14 +181,10 @@ def run_evaluation(
     config: EvalConfig, progress: bool = True, log: Callable[[str], None] = print
 ) -> EvalReport:
     from recagent.agent import LocalBackend
-    from recagent.retrieval import Encoder
 
     start = time.perf_counter()
-    configure_threads(config.threads or None)
-    data = load_bundled_arrays(config.dataset)
-    split = LeaveOneOut(data)
-    encoder = Encoder()
-    text = encoder.encode([item.embedding_text() for item in data.catalog], show_progress=progress)
+    split, text = prepare(config.dataset, config.threads, progress)
+    data = split.data
     log(
         f"{config.dataset}: {split.n_users} users, {split.n_items} items, {int(split.evaluable.sum())} evaluable"
     )
@@ -227,7 +224,7 @@ def run_evaluation(
                 name=f"Hybrid retrieval (same {n_llm} users)", metrics=sub, note="reference for LLM rows"
             )
         )
-    index = HybridIndex(data.catalog, text, cf, encoder.model_name, chosen.cf_weight)
+    index = HybridIndex(data.catalog, text, cf, DEFAULT_ENCODER, chosen.cf_weight)
     variants: list[tuple[str, Path | None]] = [("Hybrid + base LLM top-20", None)]
     if config.adapter is not None:
         variants.append(("Hybrid + LoRA LLM top-20", config.adapter))

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from recagent.retrieval import CFConfig, Encoder, HybridIndex, configure_threads, load_bundled_arrays
+from recagent.retrieval import DEFAULT_ENCODER, CFConfig, HybridIndex
 
 from .data import build_examples, save_examples
 from .evaluate import EvalConfig, TuningRow, tune_hybrid
 from .lora import LoraSettings, TrainingPair, TrainReport, train_lora
-from .protocol import LeaveOneOut, collaborative_vectors, hybrid_scorer
+from .protocol import collaborative_vectors, hybrid_scorer, prepare
 
 DEFAULT_ADAPTER = Path("finetune/adapters/smollm2-ranker")
 
@@ -46,11 +46,8 @@ def run_finetune(
     from recagent.agent.prompts import justification_conversation
 
     start = time.perf_counter()
-    configure_threads(config.threads or None)
-    data = load_bundled_arrays(config.dataset)
-    split = LeaveOneOut(data)
-    encoder = Encoder()
-    text = encoder.encode([item.embedding_text() for item in data.catalog], show_progress=progress)
+    split, text = prepare(config.dataset, config.threads, progress)
+    data = split.data
     if config.hybrid:
         method, weight, half_life = config.hybrid.split(":")
         chosen = TuningRow(
@@ -65,7 +62,7 @@ def run_finetune(
     held_out = set(split.sample_users(config.eval_users, seed=config.seed).tolist())
     pool = np.array([u for u in np.flatnonzero(split.evaluable) if int(u) not in held_out])
     np.random.default_rng(config.seed).shuffle(pool)
-    index = HybridIndex(data.catalog, text, cf, encoder.model_name, chosen.cf_weight)
+    index = HybridIndex(data.catalog, text, cf, DEFAULT_ENCODER, chosen.cf_weight)
     scorer = hybrid_scorer(text, cf, chosen.cf_weight, chosen.half_life)
     examples = list(
         build_examples(

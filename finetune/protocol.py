@@ -13,7 +13,16 @@ from typing import Literal
 
 import numpy as np
 
-from recagent.retrieval import CFConfig, InteractionArrays, fit_als, fit_collaborative, fuse
+from recagent.retrieval import (
+    CFConfig,
+    Encoder,
+    InteractionArrays,
+    configure_threads,
+    fit_als,
+    fit_collaborative,
+    fuse,
+    load_bundled_arrays,
+)
 
 Phase = Literal["valid", "test"]
 LIKE_THRESHOLD = 4.0
@@ -73,6 +82,15 @@ class LeaveOneOut:
             return users
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(users, size=n, replace=False))
+
+
+def prepare(dataset: str, threads: int, progress: bool = True) -> tuple[LeaveOneOut, np.ndarray]:
+    """The leave-one-out split of a bundled dataset and the MiniLM vectors of its items (cached on disk)."""
+    configure_threads(threads or None)
+    split = LeaveOneOut(load_bundled_arrays(dataset))
+    catalog = split.data.catalog
+    text = Encoder().encode([item.embedding_text() for item in catalog], show_progress=progress)
+    return split, text
 
 
 def event_weights(ratings: np.ndarray, half_life: float = 30.0) -> np.ndarray:
