@@ -48,6 +48,7 @@ def make_backend(settings: Settings) -> LLMBackend | None:
         return OpenAIBackend(
             settings.llm_base_url,
             model=settings.llm_served_model,
+            generation_model=settings.llm_generation_model,
             api_key=settings.llm_api_key,
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,

@@ -62,6 +62,7 @@ class OpenAIBackend:
         self,
         base_url: str,
         model: str | None = None,
+        generation_model: str | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 5.0,
@@ -78,6 +79,7 @@ class OpenAIBackend:
             raise ValueError("top_logprobs and max_retries must be >= 0, max_concurrency >= 1, timeout > 0")
         self.base_url = base_url.rstrip("/")
         self._model = model
+        self._generation_model = generation_model
         self.api_key = api_key
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -168,14 +170,25 @@ class OpenAIBackend:
         return self._model
 
     @property
+    def generation_model(self) -> str:
+        """The model that writes sentences. When ranking goes to the LoRA ranker (trained on label tokens only,
+        so its free text degrades), sentences go to the base model the server also lists."""
+        if self._generation_model is None:
+            others = (
+                [m for m in self.models() if m != self.model] if self.model == DEFAULT_SERVED_MODEL else []
+            )
+            self._generation_model = others[0] if others else self.model
+        return self._generation_model
+
+    @property
     def name(self) -> str:
         host = urlparse(self.base_url).netloc or self.base_url
         return f"openai:{self._model or '?'}@{host}"
 
-    def _chat(self, messages: Conversation, what: str, **kwargs: Any) -> Any:
+    def _chat(self, messages: Conversation, what: str, model: str | None = None, **kwargs: Any) -> Any:
         from openai.types.chat import ChatCompletion
 
-        model = self.model
+        model = model or self.model
         response = self._call(
             what,
             lambda: self.client.chat.completions.create(
@@ -363,7 +376,9 @@ class OpenAIBackend:
                 parsed = self.generate_structured([conversation], Sentence, max_new_tokens + 16)[0]
                 if parsed is not None:
                     return parsed.sentence.strip()
-            response = self._chat(conversation, "generation", max_tokens=max_new_tokens)
+            response = self._chat(
+                conversation, "generation", model=self.generation_model, max_tokens=max_new_tokens
+            )
             return str(response.choices[0].message.content or "").strip()
 
         return self._map(one, list(conversations))
@@ -384,6 +399,7 @@ class OpenAIBackend:
                 response = self._chat(
                     conversation,
                     "structured generation",
+                    model=self.generation_model,
                     max_tokens=max_new_tokens,
                     response_format=_json_schema_format(schema.__name__, schema.model_json_schema()),
                 )

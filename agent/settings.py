@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         description="Model name on the server: 'recagent-ranker' selects the LoRA adapter on vLLM, the base "
         "model's name the plain model; unset = 'recagent-ranker' if served, else the first listed.",
     )
+    llm_generation_model: str | None = Field(
+        default=None,
+        description="Served model for justifications (default: the base model when ranking uses the LoRA ranker).",
+    )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per request to the LLM server.")
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries (with backoff) per request.")
     llm_top_logprobs: int = Field(

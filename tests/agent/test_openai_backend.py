@@ -57,6 +57,19 @@ def test_model_is_picked_by_name_from_the_server(server: StubServer) -> None:
     assert backend_for(server, model="recagent-base").model == "recagent-base"
 
 
+def test_sentences_go_to_the_base_model_when_ranking_uses_the_lora_ranker(
+    server: StubServer, conversations
+) -> None:
+    backend = backend_for(server)
+    backend.generate(conversations[:1], max_new_tokens=8)
+    assert backend.model == "recagent-ranker" and backend.generation_model == "recagent-base"
+    assert server.switches.requests[-1]["model"] == "recagent-base"
+    pinned = backend_for(server, generation_model="recagent-ranker")
+    pinned.generate(conversations[:1], max_new_tokens=8)
+    assert server.switches.requests[-1]["model"] == "recagent-ranker"
+    assert backend_for(server, model="recagent-base").generation_model == "recagent-base"
+
+
 def test_label_token_ids_scores_equal_local(
     server: StubServer, tiny_backend: LocalBackend, conversations
 ) -> None:
