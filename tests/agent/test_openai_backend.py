@@ -46,6 +46,15 @@ def backend_for(server: StubServer, **kwargs) -> OpenAIBackend:
     return OpenAIBackend(server.base_url, **kwargs)
 
 
+def assert_scores_match(backend: OpenAIBackend, tiny_backend: LocalBackend, conversations, labels):
+    """Label scores through the server equal the in-process ones (within float noise); returns both."""
+    remote = backend.label_scores(conversations, labels)
+    local = tiny_backend.label_scores(conversations, labels)
+    for r, loc in zip(remote, local, strict=True):
+        assert max(abs(a - b) for a, b in zip(r, loc, strict=True)) < 1e-4
+    return remote, local
+
+
 def order(row: list[float]) -> list[int]:
     return sorted(range(len(row)), key=lambda i: (-row[i], i))
 
@@ -75,10 +84,8 @@ def test_label_token_ids_scores_equal_local(
 ) -> None:
     backend = backend_for(server)
     labels = LABELS[:12]
-    remote = backend.label_scores(conversations, labels)
-    local = tiny_backend.label_scores(conversations, labels)
+    remote, local = assert_scores_match(backend, tiny_backend, conversations, labels)
     for r, loc in zip(remote, local, strict=True):
-        assert max(abs(a - b) for a, b in zip(r, loc, strict=True)) < 1e-4
         assert order(r) == order(loc)
     assert backend.stats["label_token_ids"] == 3 and backend.stats["top_logprobs"] == 0
     ids = server.switches.requests[-1]["logprob_token_ids"]
@@ -92,10 +99,8 @@ def test_top_logprobs_scores_equal_local(
     server.switches.max_logprobs = 60000
     backend = backend_for(server, top_logprobs=60000)
     labels = LABELS[:12]
-    remote = backend.label_scores(conversations, labels)
-    local = tiny_backend.label_scores(conversations, labels)
+    remote, local = assert_scores_match(backend, tiny_backend, conversations, labels)
     for r, loc in zip(remote, local, strict=True):
-        assert max(abs(a - b) for a, b in zip(r, loc, strict=True)) < 1e-4
         assert order(r) == order(loc)
     assert backend.stats == {"label_token_ids": 0, "top_logprobs": 3, "prompt_logprobs": 0, "structured": 0}
     assert backend.label_token_ids is False
@@ -108,10 +113,7 @@ def test_labels_outside_top_k_are_probed_exactly(
     server.switches.max_logprobs = 3
     backend = backend_for(server, top_logprobs=3)
     labels = LABELS[:12]
-    remote = backend.label_scores(conversations, labels)
-    local = tiny_backend.label_scores(conversations, labels)
-    for r, loc in zip(remote, local, strict=True):
-        assert max(abs(a - b) for a, b in zip(r, loc, strict=True)) < 1e-4
+    assert_scores_match(backend, tiny_backend, conversations, labels)
     assert backend.stats["prompt_logprobs"] == 3
     probes = [b for b in server.switches.requests if b.get("continue_final_message")]
     assert probes and all(b["messages"][-1]["role"] == "assistant" for b in probes)
