@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import os
@@ -86,6 +87,7 @@ class LocalBackend:
         max_prompt_tokens: int = 1536,
         dtype: str | None = None,
         prefix_cache: int = 4,
+        generate_with_adapter: bool = False,
     ) -> None:
         from recagent.retrieval import default_cache_dir
 
@@ -97,6 +99,10 @@ class LocalBackend:
         # None keeps the exact float32 default; 'auto' (what build_recommender passes) picks bf16 where native.
         self.dtype = resolve_dtype(dtype or os.environ.get("RECAGENT_LLM_DTYPE", "float32"), device)
         self.prefix_cache = prefix_cache
+        # The ranking adapter is trained on label tokens, so its free text degrades (85% valid justifications
+        # against the base model's 95% on ml-1m): sentences come from the base weights, as OpenAIBackend sends
+        # them to the base model a vLLM server lists beside the LoRA ranker.
+        self.generate_with_adapter = generate_with_adapter
         self._prefixes: list[tuple[list[int], Any]] = []
         self.last_reused_tokens = 0  # prompt tokens the last label_scores call took from the prefix cache
         self._lock = threading.Lock()
@@ -129,7 +135,8 @@ class LocalBackend:
             if not (self.adapter / "adapter_config.json").exists():
                 raise LLMError(f"{self.adapter}: not a PEFT adapter folder (no adapter_config.json)")
             model = PeftModel.from_pretrained(model, str(self.adapter))
-            model = model.merge_and_unload()
+            if self.generate_with_adapter:
+                model = model.merge_and_unload()  # one set of weights serves both: merge for speed
         model.to(self.device).eval()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
@@ -210,9 +217,9 @@ class LocalBackend:
         else:
             cache, best_len = DynamicCache(), 0
         # transformers 5 renamed past_key_values to cache; accept either.
-        cache_arg = (
-            "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
-        )
+        # An unmerged PEFT wrapper forwards keyword arguments; ask the model underneath which name it takes.
+        inner = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        cache_arg = "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
         out = self.model(
             input_ids=input_ids[best_len:].unsqueeze(0),
             use_cache=True,
@@ -230,7 +237,12 @@ class LocalBackend:
 
         if not conversations:
             return []
-        with self._lock, torch.inference_mode():
+        base_weights = (
+            self.model.disable_adapter()
+            if self.adapter is not None and not self.generate_with_adapter
+            else contextlib.nullcontext()
+        )
+        with self._lock, torch.inference_mode(), base_weights:
             batch = self._encode(conversations)
             out = self.model.generate(
                 **batch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .data import RankingExample, build_examples, load_examples, save_examples, short_profile
 from .evaluate import EvalConfig, EvalReport, markdown_table, run_evaluation, write_report
 from .lora import LoraSettings, TrainingPair, TrainReport, train_lora
-from .metrics import RankingMetrics, mrr, ndcg_at, rank_of, recall_at, summarise
+from .metrics import RankingMetrics, mrr, ndcg_at, paired_bootstrap_ndcg, rank_of, recall_at, summarise
 from .pipeline import DEFAULT_ADAPTER, FinetuneConfig, run_finetune
 from .protocol import LeaveOneOut, PopularityScorer, VectorScorer, recency_query
 
@@ -35,6 +35,7 @@ __all__ = [
     "save_examples",
     "short_profile",
     "summarise",
+    "paired_bootstrap_ndcg",
     "train_lora",
     "write_report",
 ]

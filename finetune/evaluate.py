@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from recagent.retrieval import DEFAULT_ENCODER, CFConfig, HybridIndex
 
-from .metrics import RankingMetrics, percentile, summarise
+from .metrics import RankingMetrics, paired_bootstrap_ndcg, percentile, summarise
 from .protocol import (
     ALSScorer,
     LeaveOneOut,
@@ -56,6 +56,9 @@ class EvalConfig(BaseModel):
     half_lives: list[float] = Field(default_factory=lambda: [1.0, 2.0])
     factors: int = 128
     threads: int = 0
+    dtype: str = Field(
+        default="auto", description="LLM weights: auto (bfloat16 where native), float32, bfloat16"
+    )
     out_dir: Path = DEFAULT_RESULTS
     command: str = ""
 
@@ -72,10 +75,24 @@ class LLMStageMetrics(BaseModel):
     latency_p95_ms: float
 
 
+class PairedDifference(BaseModel):
+    """NDCG@10 of a system minus a reference's on the same users, with a 95% paired-bootstrap interval."""
+
+    reference: str
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
 class SystemResult(BaseModel):
     name: str
     metrics: RankingMetrics
     llm: LLMStageMetrics | None = None
+    compared: list[PairedDifference] = Field(default_factory=list)
     note: str = ""
 
 
@@ -177,6 +194,22 @@ def rerank_ranks(
     )
 
 
+def adapter_note(adapter: Path) -> str:
+    """Which adapter the LoRA row used and how it was trained (from its training_report.json)."""
+    from .lora import load_report
+
+    try:
+        report = load_report(adapter)
+    except (OSError, ValueError):
+        return f"LoRA adapter {adapter} (no training_report.json)"
+    settings = report.get("settings", {})
+    return (
+        f"LoRA adapter {adapter}: {report.get('steps')} steps on {report.get('examples')} examples in "
+        f"{float(report.get('seconds', 0)) / 60:.1f} min; r={settings.get('r')}, "
+        f"modules {','.join(settings.get('target_modules', []))}, top layers {settings.get('top_layers') or 'all'}"
+    )
+
+
 def run_evaluation(
     config: EvalConfig, progress: bool = True, log: Callable[[str], None] = print
 ) -> EvalReport:
@@ -228,15 +261,32 @@ def run_evaluation(
     variants: list[tuple[str, Path | None]] = [("Hybrid + base LLM top-20", None)]
     if config.adapter is not None:
         variants.append(("Hybrid + LoRA LLM top-20", config.adapter))
+        notes.append(adapter_note(config.adapter))
     else:
         notes.append("no --adapter given: the LoRA row is missing (run `recagent finetune` first)")
+    references: list[tuple[str, np.ndarray]] = [("hybrid retrieval", hybrid_ranks[:n_llm])]
     for name, adapter in variants:
-        backend = LocalBackend(config.base_model, adapter=adapter)
+        # 'auto': bfloat16 where the CPU has it natively (~2x faster; label log-probs within ~0.2 nats).
+        backend = LocalBackend(config.base_model, adapter=adapter, dtype=config.dtype)
         backend.load()
         ranks, llm = rerank_ranks(
             split, llm_users, hybrid_tops[:n_llm], hybrid_ranks[:n_llm], backend, config, index, log, progress
         )
-        systems.append(SystemResult(name=name, metrics=summarise(ranks), llm=llm))
+        compared = [
+            PairedDifference(
+                reference=ref,
+                **dict(
+                    zip(
+                        ("difference", "low", "high"),
+                        paired_bootstrap_ndcg(ranks, ref_ranks, seed=config.seed),
+                        strict=True,
+                    )
+                ),
+            )
+            for ref, ref_ranks in references
+        ]
+        systems.append(SystemResult(name=name, metrics=summarise(ranks), llm=llm, compared=compared))
+        references.append((name, ranks))
         log(f"{name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
     return EvalReport(
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -277,7 +327,13 @@ def markdown_table(report: EvalReport) -> str:
             f"| {s.name} | {m.users} | {m.recall_at_10:.4f} | {m.recall_at_20:.4f} | {m.ndcg_at_10:.4f} | "
             f"{m.mrr:.4f} | {valid} | {just} | {lat} |"
         )
-    lines += ["", *[f"- {n}" for n in report.notes], f"- total time {report.seconds:.0f} s"]
+    paired = [
+        f"- {s.name} − {c.reference}: NDCG@10 {c.difference:+.4f} (95% paired bootstrap {c.low:+.4f} … "
+        f"{c.high:+.4f}; {'significant' if c.significant else 'not significant'})"
+        for s in report.systems
+        for c in s.compared
+    ]
+    lines += ["", *paired, *[f"- {n}" for n in report.notes], f"- total time {report.seconds:.0f} s"]
     return "\n".join(lines) + "\n"
 
 

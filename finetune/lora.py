@@ -39,6 +39,11 @@ class LoraSettings(BaseModel):
     max_prompt_tokens: int = 1024
     seed: int = 0
     device: str = "cpu"
+    precision: str = Field(
+        default="auto",
+        description="'float32', or 'bfloat16' autocast (weights and LoRA stay float32); 'auto' = bfloat16 where "
+        "the device computes it natively (~2x faster steps on this CPU), float32 elsewhere",
+    )
 
 
 class TrainReport(BaseModel):
@@ -54,6 +59,22 @@ class TrainReport(BaseModel):
 class TrainingPair(BaseModel):
     conversation: list[dict[str, str]]
     target: str = Field(min_length=1)
+
+
+def _autocast_dtype(settings: LoraSettings) -> Any:
+    """The dtype to autocast forward passes to, or None for plain float32."""
+    import torch
+
+    from recagent.agent.local_backend import resolve_dtype
+
+    if settings.precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"unknown precision {settings.precision!r}; use auto, float32 or bfloat16")
+    device = torch.device(settings.device).type
+    if settings.precision == "auto":
+        if device == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if resolve_dtype("auto", device) == "bfloat16" else None
+    return torch.bfloat16 if settings.precision == "bfloat16" else None
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
@@ -115,6 +136,7 @@ def train_lora(
         layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
+    autocast_dtype = _autocast_dtype(settings)
     model: Any = get_peft_model(base, config)
     model.to(settings.device)
     model.train()
@@ -186,11 +208,16 @@ def train_lora(
             # Logits only where a target token is predicted: the vocabulary projection over every prompt
             # position would cost as much as several decoder layers.
             keep = max(n for _, n in seqs) + 1
-            logits = model(
-                input_ids=input_ids.to(settings.device),
-                attention_mask=attention.to(settings.device),
-                logits_to_keep=keep,
-            ).logits[:, :-1, :]
+            with torch.autocast(
+                device_type=torch.device(settings.device).type,
+                dtype=autocast_dtype or torch.float32,
+                enabled=autocast_dtype is not None,
+            ):
+                logits = model(
+                    input_ids=input_ids.to(settings.device),
+                    attention_mask=attention.to(settings.device),
+                    logits_to_keep=keep,
+                ).logits[:, :-1, :]
             targets = labels[:, width - keep + 1 :].to(settings.device)
             loss = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100

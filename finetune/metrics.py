@@ -36,13 +36,14 @@ def recall_at(ranks: Sequence[int] | np.ndarray, k: int) -> float:
     return float(np.mean(ranks < k)) if len(ranks) else 0.0
 
 
-def ndcg_at(ranks: Sequence[int] | np.ndarray, k: int) -> float:
-    """One relevant item: IDCG = 1, DCG = 1/log2(rank + 2) when it is in the top k."""
+def ndcg_gains(ranks: Sequence[int] | np.ndarray, k: int) -> np.ndarray:
+    """Per-user NDCG@k. One relevant item: IDCG = 1, DCG = 1/log2(rank + 2) when it is in the top k."""
     ranks = np.asarray(ranks, dtype=np.float64)
-    if not len(ranks):
-        return 0.0
-    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
-    return float(np.mean(gains))
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def ndcg_at(ranks: Sequence[int] | np.ndarray, k: int) -> float:
+    return float(np.mean(ndcg_gains(ranks, k))) if len(ranks) else 0.0
 
 
 def mrr(ranks: Sequence[int] | np.ndarray) -> float:
@@ -81,3 +82,23 @@ def rank_of(scores: np.ndarray, target: int, excluded: np.ndarray | None = None)
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+def paired_bootstrap_ndcg(
+    ranks: Sequence[int] | np.ndarray,
+    reference: Sequence[int] | np.ndarray,
+    k: int = 10,
+    samples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """NDCG@k of ``ranks`` minus that of ``reference`` on the same users, with a 95% paired-bootstrap interval.
+
+    Returns (difference, low, high); an interval that contains 0 means the difference is not significant.
+    """
+    if np.shape(ranks) != np.shape(reference) or not len(ranks):
+        raise ValueError("paired comparison needs two non-empty rank arrays for the same users")
+    diff = ndcg_gains(ranks, k) - ndcg_gains(reference, k)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(samples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(low), float(high)

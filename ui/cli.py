@@ -260,9 +260,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum,
         max_steps=args.max_steps,
         save_every=args.save_every,
-        top_layers=args.top_layers,
+        top_layers=args.top_layers or None,
         seed=args.seed,
         device=args.device,
+        precision=args.precision,
     )
     config = FinetuneConfig(
         dataset=args.dataset,
@@ -285,13 +286,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import shlex
 
-    from recagent.finetune import EvalConfig, run_evaluation, write_report
+    from recagent.finetune import DEFAULT_ADAPTER, EvalConfig, run_evaluation, write_report
 
     command = (
         "recagent " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if args.command_line is None
         else args.command_line
     )
+    if args.adapter is None and (DEFAULT_ADAPTER / "adapter_config.json").exists():
+        args.adapter = DEFAULT_ADAPTER
     config = EvalConfig(
         dataset=args.dataset,
         users=args.users,
@@ -302,6 +305,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         justify_users=args.justify_users,
         out_dir=args.out,
         threads=args.threads,
+        dtype=args.dtype,
         command=command,
     )
     if args.adapter is not None and not (args.adapter / "adapter_config.json").exists():
@@ -453,7 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument(
         "--out", type=Path, default=Path("finetune/adapters/smollm2-ranker"), help="adapter folder"
     )
-    ft.add_argument("--examples", type=int, default=400, help="training examples (default 400)")
+    ft.add_argument(
+        "--examples",
+        type=int,
+        default=2000,
+        help="most training examples (default 2000; ml-1m has ~1,400 users outside the eval sample whose "
+        "validation item retrieval finds)",
+    )
     ft.add_argument(
         "--eval-users", type=int, default=1000, help="eval sample excluded from training (default 1000)"
     )
@@ -464,7 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument(
         "--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma-separated module names"
     )
-    ft.add_argument("--top-layers", type=int, help="adapt only the last N decoder layers (faster on CPU)")
+    ft.add_argument(
+        "--top-layers",
+        type=int,
+        default=6,
+        help="adapt only the last N decoder layers: ~2x faster steps on CPU (default 6; 0 = all layers)",
+    )
     ft.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
     ft.add_argument("--epochs", type=int, default=1)
     ft.add_argument("--batch-size", type=int, default=4)
@@ -483,6 +498,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="cpu", help="cpu or cuda")
+    ft.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="bfloat16 autocast where the device has it natively (auto, ~2x faster here) or float32",
+    )
     ft.add_argument("--threads", type=int, default=0, help="torch/FAISS threads (0 = all cores)")
     ft.set_defaults(func=cmd_finetune)
 
@@ -498,7 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--llm-users", type=int, help="users for the LLM rows (default: --users)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument(
-        "--adapter", type=Path, help="LoRA adapter folder for the LoRA row (from 'recagent finetune')"
+        "--adapter",
+        type=Path,
+        help="LoRA adapter folder for the LoRA row (default: finetune/adapters/smollm2-ranker when "
+        "'recagent finetune' has written it there)",
     )
     ev.add_argument("--base-model", default="smollm2")
     ev.add_argument(
@@ -506,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--out", type=Path, default=Path("benchmarks/results/ml1m-eval"), help="results folder")
     ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="LLM weights for the ranking rows (auto: bfloat16 where the CPU has it natively)",
+    )
     ev.add_argument("--command-line", help=argparse.SUPPRESS)
     ev.set_defaults(func=cmd_eval)
     return parser

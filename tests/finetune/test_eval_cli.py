@@ -62,6 +62,10 @@ def test_eval_command_writes_table_chart_and_json_for_all_six_systems(
     assert len(llm_rows) == 2
     assert all(s["llm"]["valid_candidate_share"] == 1.0 and s["metrics"]["users"] == 8 for s in llm_rows)
     assert report["users"] == 40 and report["llm_users"] == 8
+    # Each LLM row is compared with the retrieval it reorders on the same users; LoRA also with the base LLM.
+    assert [c["reference"] for c in llm_rows[0]["compared"]] == ["hybrid retrieval"]
+    assert [c["reference"] for c in llm_rows[1]["compared"]] == ["hybrid retrieval", "Hybrid + base LLM top-20"]
+    assert table.count("95% paired bootstrap") == 3
 
 
 def test_eval_rejects_a_folder_that_is_not_an_adapter(tmp_path: Path, capsys) -> None:

@@ -66,6 +66,11 @@ def test_tiny_finetune_loss_falls_adapter_reloads_and_resumes(
     targets = [labels.index(p.target) for p in pairs]
     rows = np.arange(len(pairs))
     assert tuned_scores[rows, targets].mean() > base_scores[rows, targets].mean()
+    # Ranking with the adapter unmerged equals ranking with it merged; sentences come from the base weights.
+    merged = LocalBackend(str(tiny_model_dir), cache_dir=cache_dir, adapter=out, generate_with_adapter=True)
+    merged_scores = np.array(merged.label_scores(conversations, labels))  # type: ignore[arg-type]
+    np.testing.assert_allclose(tuned_scores, merged_scores, atol=1e-3)
+    assert tuned.generate(conversations[:2], 6) == base.generate(conversations[:2], 6)  # type: ignore[arg-type]
 
     resumed = train_lora(
         pairs, out, settings.model_copy(update={"max_steps": 12}), cache_dir=cache_dir, progress=False
@@ -77,3 +82,23 @@ def test_tiny_finetune_loss_falls_adapter_reloads_and_resumes(
 def test_empty_training_set_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no training examples"):
         train_lora([], tmp_path / "x", LoraSettings(), progress=False)
+
+
+def test_bfloat16_autocast_tracks_float32_and_bad_precision_is_refused(
+    pairs: list[TrainingPair], tiny_model_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    settings = LoraSettings(base_model=str(tiny_model_dir), r=4, alpha=8, dropout=0.0, max_steps=1, batch_size=3)
+    losses = {
+        precision: train_lora(
+            pairs,
+            tmp_path / precision,
+            settings.model_copy(update={"precision": precision}),
+            cache_dir=cache_dir,
+            progress=False,
+        ).losses[0]
+        for precision in ("float32", "bfloat16")
+    }
+    # Same weights, same batch: the first loss differs only by bfloat16 rounding.
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], abs=0.05)
+    with pytest.raises(ValueError, match="unknown precision"):
+        train_lora(pairs, tmp_path / "bad", settings.model_copy(update={"precision": "fp8"}), progress=False)

@@ -35,3 +35,23 @@ def test_rank_of_skips_excluded_items_and_counts_ties_against_the_target() -> No
 
 def test_empty_input_gives_zero_not_nan() -> None:
     assert recall_at([], 10) == 0.0 and ndcg_at([], 10) == 0.0 and mrr([]) == 0.0
+
+
+def test_paired_bootstrap_difference_and_interval() -> None:
+    from recagent.finetune import paired_bootstrap_ndcg
+
+    same = [0, 3, 50, 7]
+    assert paired_bootstrap_ndcg(same, same) == (0.0, 0.0, 0.0)
+
+    # Moving every user's item from rank 1 to rank 0 gains 1 - 1/log2(3) each: significant, known size.
+    better, worse = [0] * 50, [1] * 50
+    diff, low, high = paired_bootstrap_ndcg(better, worse)
+    assert diff == pytest.approx(1 - 1 / math.log2(3))
+    assert low == pytest.approx(diff) and high == pytest.approx(diff)
+
+    # One user better, one worse by the same amount: the interval straddles zero.
+    diff, low, high = paired_bootstrap_ndcg([0, 1] * 20, [1, 0] * 20)
+    assert diff == pytest.approx(0.0) and low < 0 < high
+
+    with pytest.raises(ValueError, match="same users"):
+        paired_bootstrap_ndcg([0, 1], [0])
