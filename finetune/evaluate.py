@@ -272,19 +272,10 @@ def run_evaluation(
         ranks, llm = rerank_ranks(
             split, llm_users, hybrid_tops[:n_llm], hybrid_ranks[:n_llm], backend, config, index, log, progress
         )
-        compared = [
-            PairedDifference(
-                reference=ref,
-                **dict(
-                    zip(
-                        ("difference", "low", "high"),
-                        paired_bootstrap_ndcg(ranks, ref_ranks, seed=config.seed),
-                        strict=True,
-                    )
-                ),
-            )
-            for ref, ref_ranks in references
-        ]
+        compared = []
+        for reference, reference_ranks in references:
+            difference, low, high = paired_bootstrap_ndcg(ranks, reference_ranks, seed=config.seed)
+            compared.append(PairedDifference(reference=reference, difference=difference, low=low, high=high))
         systems.append(SystemResult(name=name, metrics=summarise(ranks), llm=llm, compared=compared))
         references.append((name, ranks))
         log(f"{name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
