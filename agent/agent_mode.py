@@ -26,14 +26,14 @@ from .justifier import _TITLE_WITH_YEAR, _longest_title_suffix
 from .llm import ChatMessage
 from .recommender import RecommendationResult, Recommender
 from .settings import Settings
-from .tools import recagent_tools, summarise_result
+from .tools import CallerBinding, recagent_tools, summarise_result
 
 ChatMode = Literal["pipeline", "agent"]
 
 AGENT_SYSTEM_PROMPT = (
     "You are recagent, a recommender assistant. To suggest items, always call the `recommend` tool and "
     "present only the items it returned, with their justifications; never invent items. Use "
-    "`user_profile` to discuss a user's taste. {user_line}Keep answers short."
+    "`user_profile` to discuss the user's taste. {user_line}Keep answers short."
 )
 
 NO_TOOL_ANSWER = "Tell me what you are in the mood for and I will look through the catalogue."
@@ -139,22 +139,30 @@ class ToolCallingChat:
     def _agent(self, user_id: str | None, session_id: str | None, history: list[str]) -> Any:
         from langchain.agents import create_agent
 
+        # The caller is the authenticated request's user, bound into the tools: their schemas have no
+        # user_id, so the model (and any text it reads) cannot choose whose data a tool returns.
         user_line = (
-            f"The current user's id is {user_id!r}; pass it as user_id. "
+            "The tools act for the signed-in user automatically. "
             if user_id
-            else "The user is anonymous. "
+            else "The user is anonymous and has no profile. "
         )
         return create_agent(
             self.model,
-            recagent_tools(self.recommender, session_id=session_id, history=history),
+            recagent_tools(
+                self.recommender,
+                session_id=session_id,
+                history=history,
+                caller=CallerBinding(user_id=user_id),
+            ),
             system_prompt=AGENT_SYSTEM_PROMPT.format(user_line=user_line),
         )
 
-    @staticmethod
-    def _inputs(messages: Sequence[ChatMessage]) -> dict[str, Any]:
+    def _inputs(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
         # Only user and assistant turns go in: client-supplied system prompts do not steer recagent.
+        # They are redacted first: the agent's model is an LLM like any other and sees no raw personal data.
+        redact = self.recommender.redactor
         turns = [
-            {"role": m["role"], "content": m["content"]}
+            {"role": m["role"], "content": redact(m["content"])}
             for m in messages
             if m["role"] in ("user", "assistant")
         ]

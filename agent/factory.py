@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recagent.retrieval import Dataset, Encoder, IndexError_, ItemIndex, configure_threads, load_dataset
+from recagent.retrieval import (
+    Dataset,
+    Encoder,
+    IndexError_,
+    ItemIndex,
+    SequentialModel,
+    configure_threads,
+    load_dataset,
+)
 
+from .indexing import build_index, load_served_index
 from .llm import LLMBackend
 from .local_backend import LocalBackend
 from .recommender import Recommender
@@ -15,28 +24,17 @@ from .store import ProfileStore
 
 def open_index(
     dataset: Dataset, settings: Settings, encoder: Encoder, index_dir: Path | None = None
-) -> ItemIndex:
-    """Load the dataset's index folder, building (and saving) it first if it is missing."""
+) -> tuple[ItemIndex, SequentialModel | None]:
+    """Load the dataset's index folder, building it first (text vectors, SASRec, λ) if it is missing."""
     folder = index_dir or settings.index_dir(dataset.name)
     if (folder / "meta.json").exists():
-        index = ItemIndex.load(folder, expected_encoder=settings.encoder)
-        if len(index) != len(dataset.catalog):
-            raise IndexError_(
-                f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
-            )
-        if set(index.catalog.ids) != set(dataset.catalog.ids):
-            raise IndexError_(
-                f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
-            )
-        return index
+        return load_served_index(folder, dataset, settings.encoder)
     # A folder the user named that holds something else is not ours to fill; the default folder is.
     if index_dir is not None and folder.exists() and any(folder.iterdir()):
         raise IndexError_(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
-    index = ItemIndex.build(dataset.catalog, encoder, kind="auto", show_progress=True)
-    index.save(folder)
-    return index
+    return build_index(dataset, encoder, folder, settings.sasrec, sequential=settings.sequential)
 
 
 def make_backend(settings: Settings) -> LLMBackend | None:
@@ -72,9 +70,9 @@ def build_recommender(
 ) -> Recommender:
     settings = settings or Settings()
     configure_threads(settings.threads or None)
-    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, events)
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, events, ties=settings.ties)
     encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
-    index = open_index(data, settings, encoder, index_dir)
+    index, sequence = open_index(data, settings, encoder, index_dir)
     llm = make_backend(settings) if backend == "auto" else backend
     return Recommender(
         index,
@@ -88,6 +86,9 @@ def build_recommender(
         if not isinstance(store, str)
         else None,
         extract_with_llm=settings.llm_extraction,
+        sequence=sequence,
+        ties=data.ties,
+        rank_fusion=settings.rank_fusion,
     )
 
 

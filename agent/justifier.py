@@ -37,7 +37,7 @@ def gather_evidence(
     evidence: list[Evidence] = []
     liked = [r for r in profile.liked if r.item_id in index.catalog and r.item_id != item.id]
     if liked:
-        sims = index.vectors_for([r.item_id for r in liked]) @ index.vector(item.id)
+        sims = index.text_vectors_for([r.item_id for r in liked]) @ index.text_vector(item.id)
         for pos in np.argsort(-sims)[:2]:
             rated = liked[int(pos)]
             rating = f" {rated.rating:g}/5" if rated.rating is not None else ""

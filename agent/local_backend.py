@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recagent.retrieval.threads import cpu_has_native_bf16
+
 from .llm import Conversation, LLMError
 
 BUNDLED_MODEL = "smollm2"
@@ -48,15 +50,6 @@ def materialise_bundled_model(cache_dir: Path) -> Path:
     if not target.exists():  # another process may have finished first
         tmp.replace(target)
     return target
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def resolve_dtype(dtype: str, device: str) -> str:

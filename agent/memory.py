@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .privacy import redact_text
+from .privacy import DEFAULT_REDACTOR, Redactor
 from .profile import Constraint, Evidence, Interest, SessionMemory, UserProfile, constraints_filter
 from .prompts import clean
 
@@ -183,22 +183,29 @@ class ConversationMemory:
     each older turn counting ``decay`` times the next one, so the latest message dominates."""
 
     def __init__(
-        self, extractor: FastExtractor, genres: Sequence[str], decay: float = 0.5, max_sessions: int = 10_000
+        self,
+        extractor: FastExtractor,
+        genres: Sequence[str],
+        decay: float = 0.5,
+        max_sessions: int = 10_000,
+        redactor: Redactor | None = None,
     ):
         self.extractor = extractor
+        self.redactor = redactor or DEFAULT_REDACTOR
         self.genres = list(genres)
         self.decay = decay
         self.max_sessions = max_sessions
-        self._sessions: dict[str, SessionMemory] = {}
-        self._owners: dict[str, str | None] = {}
+        # Keyed by (owner, session id): a session id is chosen by the client, so the same id sent for
+        # another user names a different session and can neither read nor reset the first one.
+        self._sessions: dict[tuple[str | None, str], SessionMemory] = {}
         self._lock = threading.Lock()
 
-    def get(self, session_id: str) -> SessionMemory | None:
-        return self._sessions.get(session_id)
+    def get(self, session_id: str, owner: str | None = None) -> SessionMemory | None:
+        return self._sessions.get((owner, session_id))
 
     def observe(self, session: SessionMemory, text: str, turn_id: str | None = None) -> SessionMemory:
         """The session after one more user turn; ``text`` is redacted before anything else sees it."""
-        text = redact_text(text)
+        text = self.redactor(text)
         turn_id = turn_id or f"{session.session_id}#{len(session.turns) + 1}"
         constraints, avoided, remainder = parse_constraints(text, self.genres, turn_id)
         parts = [p for p in (remainder, *avoided) if p]
@@ -253,11 +260,10 @@ class ConversationMemory:
         Callers may send the whole conversation every time (turns already seen are not read again) or only
         the latest message; a history that contradicts the remembered one starts the session over.
         """
+        key = (owner, session_id)
         with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None or self._owners.get(session_id) != owner:
-                session = SessionMemory(session_id=session_id)
-            redacted = [redact_text(t) for t in turns]
+            session = self._sessions.get(key) or SessionMemory(session_id=session_id)
+            redacted = [self.redactor(t) for t in turns]
             if session.turns == redacted[: len(session.turns)]:
                 fresh = list(turns[len(session.turns) :])  # the whole conversation was sent again
             elif len(turns) == 1:
@@ -269,10 +275,9 @@ class ConversationMemory:
                 )  # edited history: start over
             for text in fresh:
                 session = self.observe(session, text, f"{session_id}#{len(session.turns) + 1}")
-            if len(self._sessions) >= self.max_sessions and session_id not in self._sessions:
+            if len(self._sessions) >= self.max_sessions and key not in self._sessions:
                 self._sessions.pop(next(iter(self._sessions)))
-            self._sessions[session_id] = session
-            self._owners[session_id] = owner
+            self._sessions[key] = session
             return session
 
     def transient(self, turns: Sequence[str], session_id: str = "request") -> SessionMemory:
@@ -284,10 +289,9 @@ class ConversationMemory:
 
     def forget_owner(self, owner: str) -> int:
         with self._lock:
-            gone = [s for s, o in self._owners.items() if o == owner]
-            for s in gone:
-                self._sessions.pop(s, None)
-                self._owners.pop(s, None)
+            gone = [key for key in self._sessions if key[0] == owner]
+            for key in gone:
+                del self._sessions[key]
             return len(gone)
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recagent.retrieval import ItemFilter
 
-PROFILE_SCHEMA_VERSION = 1
+PROFILE_SCHEMA_VERSION = 2  # 2: vectors always in text space (the index may fuse behaviour)
 
 EvidenceSource = Literal["rating", "review", "chat", "click", "request", "event"]
 Extractor = Literal["behaviour", "fast", "llm"]

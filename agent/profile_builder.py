@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from recagent.retrieval import Interaction, ItemIndex, chronological
+from recagent.retrieval import DEFAULT_TIES, Interaction, ItemIndex, TieBreak, chronological
 
 from .extraction import ExtractionReport, TextExtractor
-from .privacy import redact_text
+from .privacy import DEFAULT_REDACTOR, Redactor
 from .profile import (
     AspectSentiment,
     BehaviourStats,
@@ -59,8 +59,12 @@ class ProfileBuilder:
         half_life: int = 30,
         max_listed: int = 20,
         text_extractor: TextExtractor | None = None,
+        redactor: Redactor | None = None,
+        ties: TieBreak = DEFAULT_TIES,
     ) -> None:
         self.index = index
+        self.ties = ties  # the dataset's tie protocol: a profile's order is the split's order
+        self.redactor = redactor or DEFAULT_REDACTOR
         self.text_extractor = text_extractor
         self.half_life = half_life
         self.max_listed = max_listed
@@ -97,7 +101,7 @@ class ProfileBuilder:
 
     def build(self, user_id: str, events: Sequence[Interaction]) -> UserProfile:
         catalog = self.index.catalog
-        history = [e for e in chronological(events) if e.item_id in catalog]
+        history = [e for e in chronological(events, self.ties) if e.item_id in catalog]
         rated = [e.rating for e in history if e.rating is not None]
         mean = float(np.mean(rated)) if rated else None
         weights = []
@@ -163,7 +167,7 @@ class ProfileBuilder:
             counts[genre] = counts.get(genre, 0) + 1
         stats.genre_totals, stats.genre_counts = totals, counts
 
-        item_vec = self.index.vector(event.item_id).astype(np.float32)
+        item_vec = self.index.text_vector(event.item_id).astype(np.float32)
 
         def mix(unit: list[float] | None, mass: float, add: float) -> tuple[list[float] | None, float]:
             total = np.zeros_like(item_vec) if unit is None else np.asarray(unit, np.float32) * mass * decay
@@ -280,7 +284,7 @@ class ProfileBuilder:
     def _weighted_sum(self, pairs: Sequence[tuple[Interaction, float]]) -> np.ndarray | None:
         if not pairs:
             return None
-        vecs = self.index.vectors_for([e.item_id for e, _ in pairs])
+        vecs = self.index.text_vectors_for([e.item_id for e, _ in pairs])
         w = np.array([w for _, w in pairs], dtype=np.float32)
         return (vecs * w[:, None]).sum(axis=0)
 
@@ -343,7 +347,7 @@ class ProfileBuilder:
         """
         if self.text_extractor is None:
             raise ValueError("this ProfileBuilder has no text extractor")
-        report = self.text_extractor.extract(redact_text(text))
+        report = self.text_extractor.extract(self.redactor(text))
         return merge_claims(profile, report, source, source_id, item_id), report
 
 

@@ -16,9 +16,22 @@ from .profile import UserProfile
 from .prompts import LABELS, ranking_conversation
 
 
+def fused_scores(
+    llm_scores: Sequence[float], retrieval_scores: Sequence[float] | None, fusion_weight: float | None
+) -> list[float]:
+    """The scores a ranked list is ordered by: the LLM's label log-probabilities alone (``fusion_weight`` None),
+    or the retriever's score plus ``fusion_weight`` times them. The served retriever's score is SASRec's logit
+    (plus λ·text similarity), itself a log-probability up to a constant, so the sum is a product of experts;
+    ``fusion_weight`` 0 gives back the retriever's order exactly."""
+    if fusion_weight is None or retrieval_scores is None:
+        return list(llm_scores)
+    return [r + fusion_weight * s for r, s in zip(retrieval_scores, llm_scores, strict=True)]
+
+
 class Ranker:
-    def __init__(self, backend: LLMBackend) -> None:
+    def __init__(self, backend: LLMBackend, fusion_weight: float | None = None) -> None:
         self.backend = backend
+        self.fusion_weight = fusion_weight
 
     def score(
         self, profile: UserProfile, candidates: Sequence[Item], request: str | None = None
@@ -43,8 +56,13 @@ class Ranker:
         return results
 
     def rank(
-        self, profile: UserProfile, candidates: Sequence[Item], request: str | None = None
+        self,
+        profile: UserProfile,
+        candidates: Sequence[Item],
+        request: str | None = None,
+        retrieval_scores: Sequence[float] | None = None,
     ) -> list[tuple[Item, float]]:
-        scores = self.score(profile, candidates, request)
+        """Candidates in ranked order with the score that ordered them (see :func:`fused_scores`)."""
+        scores = fused_scores(self.score(profile, candidates, request), retrieval_scores, self.fusion_weight)
         order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
         return [(candidates[i], scores[i]) for i in order]

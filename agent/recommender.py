@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,26 +10,29 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from recagent.retrieval import Encoder, Interaction, Item, ItemFilter, ItemIndex
+from recagent.retrieval import (
+    DEFAULT_TIES,
+    Encoder,
+    Interaction,
+    Item,
+    ItemFilter,
+    ItemIndex,
+    SequentialModel,
+    TieBreak,
+)
 
 from .extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
 from .justifier import Justification, Justifier, gather_evidence
 from .llm import LLMBackend, LLMError
 from .memory import ConversationMemory, with_session
-from .privacy import redact_text
+from .privacy import Redactor, title_phrases
 from .profile import PROFILE_SCHEMA_VERSION, Evidence, EvidenceSource, UserProfile
 from .profile_builder import ProfileBuilder
+from .query import QueryBuilder, UnknownUserError
 from .ranker import Ranker
 from .store import ProfileStore
 
 MAX_K = 20
-
-
-class UnknownUserError(KeyError):
-    """The user has no history and the request gives nothing to go on."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown user"
 
 
 class RecommendationRequest(BaseModel):
@@ -56,7 +58,8 @@ class Recommendation(BaseModel):
     item: Item
     rank: int = Field(ge=1)
     score: float = Field(
-        description="The ranker's log-probability for this item (retrieval similarity if not ranked)."
+        description="The score the list is ordered by: the ranker's log-probability, or retrieval score + "
+        "fusion weight × that log-probability when fusion is on (the retrieval score if not ranked)."
     )
     retrieval_score: float
     justification: Justification | None = None
@@ -73,26 +76,8 @@ class RecommendationResult(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-def _unit(vec: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 and math.isfinite(norm) else vec
-
-
 class Recommender:
     """Holds the index, encoder, model and user histories, loaded once per process."""
-
-    # How the query vector mixes its parts (each a unit vector, the sum renormalised):
-    #   q = long_term_weight·long-term (rated history) + short_term_weight·short-term (this conversation's turns,
-    #       latest weighted most) − negative_weight·negative (disliked items) − avoid_weight·avoid (what the
-    #       conversation said not to want, e.g. "not another superhero movie").
-    # The short-term part outweighs the long-term one so that what the user asks for now wins, while the
-    # long-term part keeps the picks personal; hard constraints are not mixed in but filter retrieval.
-    # Without a session (a caller passing only a query) the encoded query takes the short-term slot.
-    request_weight = 1.0
-    negative_weight = 0.3
-    long_term_weight = 1.0
-    short_term_weight = 1.5
-    avoid_weight = 0.5
 
     def __init__(
         self,
@@ -104,8 +89,17 @@ class Recommender:
         store: ProfileStore | None = None,
         text_extractor: TextExtractor | None = None,
         extract_with_llm: bool = True,
+        redactor: Redactor | None = None,
+        sequence: SequentialModel | None = None,
+        ties: TieBreak = DEFAULT_TIES,
+        rank_fusion: float | None = None,
     ) -> None:
         self.index = index
+        # The behaviour part of the query: SASRec's state after the user's event sequence (None: text only).
+        self.sequence = sequence
+        # One redactor for every text this pipeline reads, stores or prompts with; the catalogue's titles are
+        # protected so "Mrs. Doubtfire" in a review stays a film, not a [NAME].
+        self.redactor = redactor or Redactor(protected=title_phrases(item.title for item in index.catalog))
         self.encoder = encoder
         self.backend = backend
         self.candidates = candidates
@@ -116,15 +110,18 @@ class Recommender:
             llm = LLMExtractor(backend, fast.vocabulary) if backend is not None and extract_with_llm else None
             text_extractor = TextExtractor(fast, llm)
         self.text_extractor = text_extractor
-        self.memory = ConversationMemory(fast, genres)
-        self.builder = ProfileBuilder(index, text_extractor=text_extractor)
-        self.ranker = Ranker(backend) if backend is not None else None
+        self.memory = ConversationMemory(fast, genres, redactor=self.redactor)
+        self.builder = ProfileBuilder(index, text_extractor=text_extractor, redactor=self.redactor, ties=ties)
+        self.queries = QueryBuilder(index, encoder, self.redactor, sequence)
+        # rank_fusion: order by retrieval score + rank_fusion·LLM log-prob (None: the LLM's order alone).
+        self.ranker = Ranker(backend, rank_fusion) if backend is not None else None
         self.justifier = Justifier(backend, index)
         self._histories: dict[str, list[Interaction]] = {u: list(evs) for u, evs in (histories or {}).items()}
         self._profiles: dict[str, UserProfile] = {}
         # Re-entrant: add_text and add_events build the profile while holding it.
         self._lock = threading.RLock()
         if store is not None:
+            store.redactor = self.redactor
             for user_id in store.users():
                 self._histories.setdefault(user_id, []).extend(store.events(user_id))
 
@@ -171,7 +168,7 @@ class Recommender:
         """
         if item_id is not None and item_id not in self.index.catalog:
             raise KeyError(f"unknown item {item_id!r}")
-        clean_text = redact_text(text)
+        clean_text = self.redactor(text)
         with self._lock:
             self._histories.setdefault(user_id, [])
             profile = self.profile(user_id)
@@ -230,30 +227,8 @@ class Recommender:
             return profile
 
     def query_vector(self, profile: UserProfile, query: str | None) -> np.ndarray:
-        """long-term + 1.5·short-term − 0.3·negative − 0.5·avoid, renormalised (see the class attributes)."""
-        parts: list[np.ndarray] = []
-        if profile.vector is not None:
-            parts.append(self.long_term_weight * np.asarray(profile.vector, dtype=np.float32))
-        if profile.short_term_vector is not None:
-            parts.append(self.short_term_weight * self._index_space(profile.short_term_vector))
-        elif query:
-            parts.append(self.request_weight * self._index_space(self.encoder.encode_one(redact_text(query))))
-        if not parts:
-            raise UnknownUserError(
-                f"user {profile.user_id!r} has no history yet; say what you are looking for"
-            )
-        vec = np.sum(parts, axis=0)
-        if profile.negative_vector is not None:
-            vec = vec - self.negative_weight * np.asarray(profile.negative_vector, dtype=np.float32)
-        avoid = profile.session.avoid_vector if profile.session is not None else None
-        if avoid is not None:
-            vec = vec - self.avoid_weight * self._index_space(avoid)
-        return _unit(vec).astype(np.float32)
-
-    def _index_space(self, text_vector: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Text embeddings (requests, chat turns) as queries in the index's space; a hybrid index pads them."""
-        vec = np.asarray(text_vector, dtype=np.float32)
-        return vec if vec.shape[0] == self.index.meta.dim else self.index.text_query(vec)
+        """The retrieval query for a profile (and the request text): see :class:`QueryBuilder`."""
+        return self.queries.query_vector(profile, query)
 
     def remember(self, profile: UserProfile, request: RecommendationRequest) -> UserProfile:
         """Apply the conversation (history + query) to the session part of the profile.
@@ -266,7 +241,7 @@ class Recommender:
             return profile
         if request.session_id is None:
             return with_session(profile, self.memory.transient(turns))
-        before = self.memory.get(request.session_id)
+        before = self.memory.get(request.session_id, request.user_id)
         old_turns = before.turns if before is not None else []
         session = self.memory.update(request.session_id, turns, owner=request.user_id)
         if self.store is not None and request.user_id is not None and self.known_user(request.user_id):
@@ -298,7 +273,7 @@ class Recommender:
         start = time.perf_counter()
         profile = self.remember(self.resolve_profile(request), request)
         timings["profile"] = (time.perf_counter() - start) * 1000
-        query = redact_text(request.query) if request.query else None
+        query = self.redactor(request.query) if request.query else None
         t = time.perf_counter()
         hits = self.retrieve(profile, request)
         timings["retrieve"] = (time.perf_counter() - t) * 1000
@@ -310,7 +285,7 @@ class Recommender:
         if self.ranker is not None and len(candidates) > 1:
             t = time.perf_counter()
             try:
-                ranked = self.ranker.rank(profile, candidates, query)
+                ranked = self.ranker.rank(profile, candidates, query, [score for _, score in hits])
                 mode = "ranked"
             except LLMError as exc:
                 degraded = f"ranker unavailable: {exc}"
@@ -340,7 +315,7 @@ class Recommender:
         self, profile: UserProfile, result: RecommendationResult, query: str | None
     ) -> RecommendationResult:
         t = time.perf_counter()
-        query = redact_text(query) if query else None
+        query = self.redactor(query) if query else None
         items = [r.item for r in result.recommendations]
         evidence = [gather_evidence(item, profile, self.index, query) for item in items]
         justifications = self.justifier.justify(items, profile, query, evidence)

@@ -8,11 +8,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recagent.retrieval import DEFAULT_ENCODER, default_cache_dir
+from recagent.retrieval import DEFAULT_ENCODER, DEFAULT_TIES, SequentialConfig, TieBreak, default_cache_dir
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore", env_nested_delimiter="__")
 
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models, embeddings and indexes.")
     encoder: str = DEFAULT_ENCODER
@@ -43,7 +43,25 @@ class Settings(BaseSettings):
         default=20, ge=0, description="top_logprobs asked for when ranking (20 = the OpenAI API's maximum)."
     )
     threads: int = Field(default=0, description="Threads for torch and FAISS; 0 = all cores.")
+    ties: TieBreak = Field(
+        default=DEFAULT_TIES,
+        description="How same-second events are ordered: shuffle (seeded per user, default) or file (the data "
+        "file's order, as published MovieLens numbers). Decides the split the sequential model trains on.",
+    )
+    sequential: bool = Field(
+        default=True, description="Train/use the SASRec sequential model when the dataset has events."
+    )
+    sasrec: SequentialConfig = Field(
+        default_factory=SequentialConfig,
+        description="How SASRec is trained when an index is built (RECAGENT_SASREC__EPOCHS=..., and so on).",
+    )
     candidates: int = Field(default=20, ge=2, le=26, description="How many retrieved items the LLM ranks.")
+    rank_fusion: float | None = Field(
+        default=None,
+        ge=0,
+        description="Order ranked candidates by retrieval score + this × the LLM's log-probability; unset = the "
+        "LLM's order alone, 0 = the retriever's order (see docs/evaluation.md for the value chosen on validation).",
+    )
     justify: bool = True
     profile_store: Path | None = Field(
         default=None, description="SQLite file for profiles, events and redacted texts (default: cache dir)."
@@ -67,5 +85,7 @@ class Settings(BaseSettings):
         return self.profile_store or self.cache_dir / f"profiles-{stem}.sqlite"
 
     def index_dir(self, dataset: str) -> Path:
+        """One folder per dataset, encoder and (with the sequential model) tie protocol."""
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)
-        return self.index_root / f"{stem}-{re.sub(r'[^A-Za-z0-9._-]', '_', self.encoder)}"
+        kind = f"sasrec-{self.ties}" if self.sequential else "text"
+        return self.index_root / f"{stem}-{re.sub(r'[^A-Za-z0-9._-]', '_', self.encoder)}-{kind}"

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from recagent.retrieval import Interaction
 
-from .privacy import add_gaussian_noise, redact_text
+from .privacy import DEFAULT_REDACTOR, Redactor, add_gaussian_noise
 from .profile import UserProfile
 
 STORE_FORMAT_VERSION = 1
@@ -75,8 +75,12 @@ class ProfileStore:
         noise_epsilon: float | None = None,
         noise_delta: float = 1e-5,
         seed: int | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.path = Path(path)
+        # Texts arriving here were redacted by the Recommender already; redacting again with the same
+        # redactor (same protected titles) catches direct callers and changes nothing else.
+        self.redactor = redactor or DEFAULT_REDACTOR
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.keep_versions = keep_versions
         self.noise_epsilon = noise_epsilon
@@ -245,7 +249,7 @@ class ProfileStore:
         ops: list[tuple[str, tuple[Any, ...]]] = []
         for event in events:
             if event.review:
-                event = event.model_copy(update={"review": redact_text(event.review)})
+                event = event.model_copy(update={"review": self.redactor(event.review)})
             ops.append(
                 (
                     "INSERT INTO events (user_id, event) VALUES (?, ?)",
@@ -261,7 +265,7 @@ class ProfileStore:
 
     def add_text(self, user_id: str, source: str, text: str, source_id: str | None = None) -> str:
         """Store a review or chat turn, redacted; returns the stored (redacted) text."""
-        clean_text = redact_text(text)
+        clean_text = self.redactor(text)
         self._write(
             [
                 (

@@ -9,10 +9,11 @@ summary; :meth:`RecommendTool.recommend` returns the :class:`RecommendationResul
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recagent.retrieval import ItemFilter
 
@@ -20,16 +21,11 @@ from .profile import UserProfile
 from .recommender import MAX_K, RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
 
 
-class RecommendInput(BaseModel):
-    """Arguments of :class:`RecommendTool`."""
+class RecommendArgs(BaseModel):
+    """What a caller-bound :class:`RecommendTool` shows the model: the request, never whose it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", title="recommend")
 
-    user_id: str | None = Field(
-        default=None,
-        max_length=256,
-        description="Id of the user whose taste applies; omit for someone without a profile.",
-    )
     request: str | None = Field(
         default=None,
         max_length=4000,
@@ -42,6 +38,18 @@ class RecommendInput(BaseModel):
     exclude_genres: list[str] = Field(default_factory=list, description="Never items with these genres.")
     year_min: int | None = Field(default=None, description="Only items from this year or later.")
     year_max: int | None = Field(default=None, description="Only items from this year or earlier.")
+
+
+class RecommendInput(RecommendArgs):
+    """Arguments of :class:`RecommendTool`."""
+
+    model_config = ConfigDict(extra="forbid", title="RecommendInput")
+
+    user_id: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Id of the user whose taste applies; omit for someone without a profile.",
+    )
 
     def to_request(
         self, session_id: str | None = None, history: list[str] | None = None
@@ -65,6 +73,51 @@ class ProfileInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str = Field(min_length=1, max_length=256, description="Id of the user to describe.")
+
+
+class ProfileArgs(BaseModel):
+    """What a caller-bound :class:`ProfileTool` shows the model: nothing to choose."""
+
+    model_config = ConfigDict(extra="forbid", title="user_profile")
+
+
+class BoundProfileInput(ProfileArgs):
+    user_id: str | None = Field(default=None, max_length=256)
+
+
+# A bound tool validates its input with the full schema, so a model that still sends ``user_id`` (told to by
+# injected text, say) is caught and refused rather than silently obeyed, while the schema it is *shown*
+# (``tool_call_schema``, what bind_tools sends) has no user_id at all: the model is never offered a choice.
+# (InjectedToolArg would hide it too, but LangGraph then drops a forged value without a trace.)
+
+
+log = logging.getLogger("recagent.tools")
+
+
+class CallerBinding(BaseModel):
+    """Which user a bound tool acts for (``user_id=None``: an anonymous caller, who has no profile)."""
+
+    user_id: str | None = None
+
+    def check(self, tool: str, asked: str | None) -> str | None:
+        """The caller's id; a call naming anyone else is refused (and logged) with a message the model can use."""
+        if asked is not None and asked != self.user_id:
+            log.warning("refused %s call for user %r: this tool acts only for %r", tool, asked, self.user_id)
+            who = f"user {self.user_id!r}" if self.user_id else "an anonymous caller"
+            raise ToolException(
+                f"refused: this conversation acts for {who} only, and other users' data is not available. "
+                "Call the tool again without user_id."
+            )
+        return self.user_id
+
+
+def _binding(data: Any) -> Any:
+    """``user_id=...`` (or ``bound=True``) at construction binds the tool to that caller."""
+    if isinstance(data, dict) and ("user_id" in data or data.get("bound")):
+        data = dict(data)
+        data["binding"] = CallerBinding(user_id=data.pop("user_id", None))
+        data.pop("bound", None)
+    return data
 
 
 def summarise_result(result: RecommendationResult) -> str:
@@ -118,9 +171,22 @@ class RecommendTool(BaseTool):
     recommender: Any = Field(exclude=True, description="The recagent Recommender to call.")
     session_id: str | None = Field(default=None, description="Conversation these calls belong to.")
     history: list[str] = Field(default_factory=list, description="Earlier user turns of the conversation.")
+    binding: CallerBinding | None = Field(
+        default=None,
+        description="Set by RecommendTool(user_id=...) or bound=True: the tool acts for this caller only and "
+        "its model-facing schema has no user_id.",
+    )
+
+    _bind = model_validator(mode="before")(_binding)
+
+    @property
+    def tool_call_schema(self) -> Any:
+        return RecommendArgs if self.binding is not None else super().tool_call_schema
 
     def recommend(self, **kwargs: Any) -> RecommendationResult:
         args = RecommendInput(**kwargs)
+        if self.binding is not None:
+            args.user_id = self.binding.check(self.name, args.user_id)
         recommender: Recommender = self.recommender
         try:
             return recommender.recommend(args.to_request(self.session_id, self.history))
@@ -148,24 +214,52 @@ class ProfileTool(BaseTool):
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool = True
     recommender: Any = Field(exclude=True, description="The recagent Recommender to call.")
+    binding: CallerBinding | None = Field(
+        default=None, description="Set by ProfileTool(user_id=...) or bound=True: only this caller's profile."
+    )
 
-    def _run(self, user_id: str) -> tuple[str, dict[str, Any]]:
+    _bind = model_validator(mode="before")(_binding)
+
+    @model_validator(mode="after")
+    def _bound_input(self) -> ProfileTool:
+        if self.binding is not None:
+            self.args_schema = BoundProfileInput  # user_id optional: the caller's, unless refused
+        return self
+
+    @property
+    def tool_call_schema(self) -> Any:
+        return ProfileArgs if self.binding is not None else super().tool_call_schema
+
+    def _run(self, user_id: str | None = None) -> tuple[str, dict[str, Any]]:
         recommender: Recommender = self.recommender
+        if self.binding is not None:
+            user_id = self.binding.check(self.name, user_id)
+        if user_id is None:
+            raise ToolException("the caller is anonymous and has no profile; ask what they like instead")
         try:
             profile = recommender.profile(user_id)
         except UnknownUserError as exc:
             raise ToolException(f"{exc}: no profile yet") from exc
         return summarise_profile(profile), profile_dict(profile)
 
-    async def _arun(self, user_id: str) -> tuple[str, dict[str, Any]]:
+    async def _arun(self, user_id: str | None = None) -> tuple[str, dict[str, Any]]:
         return await asyncio.to_thread(self._run, user_id)
 
 
 def recagent_tools(
-    recommender: Recommender, session_id: str | None = None, history: list[str] | None = None
+    recommender: Recommender,
+    session_id: str | None = None,
+    history: list[str] | None = None,
+    caller: CallerBinding | None = None,
 ) -> list[BaseTool]:
-    """The tools an agent needs to recommend from ``recommender``."""
+    """The tools an agent needs to recommend from ``recommender``.
+
+    With ``caller`` both tools act for that caller only (their schemas have no ``user_id``): what recagent's
+    own agent mode uses, where the user comes from the authenticated request, never from the model.
+    """
     return [
-        RecommendTool(recommender=recommender, session_id=session_id, history=list(history or [])),
-        ProfileTool(recommender=recommender),
+        RecommendTool(
+            recommender=recommender, session_id=session_id, history=list(history or []), binding=caller
+        ),
+        ProfileTool(recommender=recommender, binding=caller),
     ]

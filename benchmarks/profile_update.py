@@ -2,6 +2,7 @@
 
 Measures, per operation, p50/p95 wall time over many single updates:
   - one rating event (ProfileBuilder.update) vs rebuilding the profile from the whole history (the baseline);
+  - one rating event through the served Recommender to its next query vector (profile + SASRec state);
   - one chat turn into the session (ConversationMemory.observe: redaction, constraint rules, one encode);
   - one review into the long-term profile (fast extractor: clause encode + vocabulary + VADER).
 Every text is unique so the encoder really runs (user text bypasses the embedding cache anyway).
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
     from recagent.agent.factory import open_index
 
-    index = open_index(dataset, settings, encoder)
+    index, sequence = open_index(dataset, settings, encoder)
     builder = ProfileBuilder(index)
     users = [u for u in dataset.users if len(dataset.history(u)) >= 60][: args.users]
 
@@ -76,6 +77,20 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             builder.build(user, base + new[: pos + 1])
             rebuild_ms.append((time.perf_counter() - t) * 1000)
+
+    # The served path: one event through Recommender.add_events, then the next query (text part + SASRec state).
+    from recagent.agent import Recommender
+
+    query_ms: list[float] = []
+    for user in tqdm(users, desc="event → query", unit="user"):
+        history = dataset.history(user)
+        rec = Recommender(index, encoder, None, histories={user: history[: -args.events]}, sequence=sequence)
+        rec.query_vector(rec.profile(user), None)
+        for event in history[-args.events :]:
+            t = time.perf_counter()
+            rec.add_events([event])
+            rec.query_vector(rec.profile(user), None)
+            query_ms.append((time.perf_counter() - t) * 1000)
 
     fast = FastExtractor(encoder, Vocabulary.for_movies(index.catalog.genres()))
     fast.extract("warm up the encoder and the vocabulary")
@@ -107,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("rating event: incremental update", update_ms),
         ("rating event: full rebuild (baseline)", rebuild_ms),
+        ("rating event → next query (profile update + SASRec state)", query_ms),
         ("chat turn → session (fast path)", chat_ms),
         (f"review → aspects (fast path, ~{statistics.median(words):.0f} words)", review_ms),
     ]

@@ -1,8 +1,10 @@
-"""The offline evaluation harness behind ``recagent eval``: six systems on the same users of MovieLens-1M under
+"""The offline evaluation behind ``recagent eval``: every system on the same users of a MovieLens dataset under
 chronological leave-one-out with full ranking over every item the user has not rated.
 
-Hybrid hyper-parameters (collaborative method, fusion weight, recency half-life) are chosen on the VALIDATION
-items; the test items are scored once, at the end.
+The served retriever is the index ``build_recommender`` gives the faces (SASRec ⊕ text, trained on the TRAIN rows,
+λ chosen on validation) scored through the served :class:`Recommender`'s own profile and query code; the LLM rows
+re-rank its top 20 with the served :class:`Ranker`. Hyper-parameters (old-hybrid settings, the LLM fusion weight)
+are chosen on VALIDATION items; the test items are scored once, at the end.
 """
 
 from __future__ import annotations
@@ -16,50 +18,78 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from recagent.retrieval import DEFAULT_ENCODER, CFConfig, HybridIndex
+from recagent.agent import Ranker, Recommender, Settings
+from recagent.agent.factory import open_index
+from recagent.agent.indexing import IndexReport, index_report, split_of
+from recagent.agent.ranker import fused_scores
+from recagent.retrieval import (
+    CFConfig,
+    Encoder,
+    ItemIndex,
+    LeaveOneOut,
+    Phase,
+    SequentialIndex,
+    SequentialModel,
+    TieBreak,
+    load_bundled,
+)
+from recagent.retrieval.threads import log_to_stderr
 
-from .metrics import RankingMetrics, paired_bootstrap_ndcg, percentile, summarise
+from .metrics import RankingMetrics, ndcg_gains, paired_bootstrap_ndcg, percentile, summarise
 from .protocol import (
     ALSScorer,
-    LeaveOneOut,
     PopularityScorer,
+    SequentialScorer,
+    ServedScorer,
     VectorScorer,
     collaborative_vectors,
     full_ranks,
     hybrid_scorer,
-    prepare,
+    prepare_threads,
+    text_vectors,
 )
 
-DEFAULT_RESULTS = Path("benchmarks/results/ml1m-eval")
+RESULTS_ROOT = Path("benchmarks/results")
+SERVED = ServedScorer.name
+LLM_ONLY = "LLM order"
+
+
+def results_dir(dataset: str) -> Path:
+    """``benchmarks/results/ml1m-eval`` and so on: one folder per dataset, one file set per tie protocol."""
+    return RESULTS_ROOT / f"{dataset.replace('-', '')}-eval"
 
 
 class EvalConfig(BaseModel):
     dataset: str = "ml-1m"
-    users: int | None = Field(default=1000, description="seeded random sample of evaluable users; None = all")
-    llm_users: int | None = Field(
-        default=None, description="users for the two LLM systems (default: --users)"
+    ties: TieBreak = Field(
+        default="shuffle", description="shuffle (seeded per user) or file (the file's order)"
     )
+    users: int | None = Field(default=1000, description="seeded random sample of evaluable users; None = all")
+    llm_users: int | None = Field(default=None, description="users for the LLM rows (default: --users)")
     seed: int = 0
     candidates: int = Field(default=20, ge=2, le=26)
-    history_titles: int = Field(default=3, ge=1, le=20)
-    candidate_genres: bool = Field(
-        default=False, description="show genres after candidate titles (longer prompt)"
-    )
     justify_users: int = Field(
-        default=20, ge=0, description="users whose top pick gets a generated justification"
+        default=100, ge=0, description="users whose top pick gets a generated justification"
     )
+    llm: bool = Field(default=True, description="run the LLM rows")
     base_model: str = "smollm2"
     adapter: Path | None = None
-    tune_users: int = Field(default=300, ge=50, description="validation users for choosing hybrid settings")
+    fusion_users: int = Field(
+        default=300, ge=0, description="validation users for choosing the fusion weight"
+    )
+    fusion_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0])
+    tune_users: int = Field(default=300, ge=50, description="validation users for the old hybrid's settings")
     cf_methods: list[str] = Field(default_factory=lambda: ["als", "item2vec"])
     cf_weights: list[float] = Field(default_factory=lambda: [0.9, 0.95])
     half_lives: list[float] = Field(default_factory=lambda: [1.0, 2.0])
     factors: int = 128
+    batch: int = Field(default=8, ge=1, description="users per padded LLM forward pass")
     threads: int = 0
     dtype: str = Field(
         default="auto", description="LLM weights: auto (bfloat16 where native), float32, bfloat16"
     )
-    out_dir: Path = DEFAULT_RESULTS
+    index_dir: Path | None = Field(default=None, description="served index folder (default: the cache dir's)")
+    out_dir: Path | None = None
     command: str = ""
 
 
@@ -103,16 +133,42 @@ class TuningRow(BaseModel):
     valid_ndcg_at_10: float
 
 
+class FusionRow(BaseModel):
+    """Validation NDCG@10 of an LLM variant for one fusion weight (None = the LLM's order alone)."""
+
+    variant: str
+    weight: float | None
+    valid_ndcg_at_10: float
+
+
+class TieDiagnostic(BaseModel):
+    """NDCG@10 on users whose last two events share a second of "the id right after the last item's" and of
+    "the id right before it". Same-second ratings are close in id (MovieLens showed them as lists), so both
+    beat chance; a tie-break that leaks the order shows as "after" far above "before"."""
+
+    tied_users: int
+    next_id_ndcg: float
+    previous_id_ndcg: float
+
+
 class EvalReport(BaseModel):
     date: str
     command: str
     dataset: str
+    ties: str
     users: int
     llm_users: int
     seed: int
     systems: list[SystemResult]
     tuning: list[TuningRow]
     chosen: TuningRow
+    fusion: list[FusionRow] = Field(default_factory=list)
+    index: IndexReport | None = None
+    sequential: dict[str, Any] | None = None
+    served_identity_users: int = Field(
+        default=0, description="users whose FAISS top 20 equalled the batched one"
+    )
+    tie_diagnostic: TieDiagnostic | None = None
     seconds: float
     notes: list[str] = Field(default_factory=list)
 
@@ -120,7 +176,7 @@ class EvalReport(BaseModel):
 def tune_hybrid(
     split: LeaveOneOut, text: np.ndarray, config: EvalConfig, log: Callable[[str], None]
 ) -> tuple[list[TuningRow], TuningRow, np.ndarray]:
-    """Grid over (method, weight, half-life) on validation items of a sample disjoint in seed from the test run."""
+    """The old hybrid's grid (method, weight, half-life) on validation items of a separately seeded sample."""
     users = split.sample_users(config.tune_users, seed=config.seed + 1)
     rows: list[TuningRow] = []
     best: tuple[float, TuningRow, np.ndarray] | None = None
@@ -132,66 +188,159 @@ def tune_hybrid(
                 ndcg = summarise(ranks).ndcg_at_10
                 row = TuningRow(method=method, cf_weight=weight, half_life=half_life, valid_ndcg_at_10=ndcg)
                 rows.append(row)
-                log(f"tune {method} w={weight} h={half_life}: valid NDCG@10 {ndcg:.4f}")
+                log(f"old hybrid {method} w={weight} h={half_life}: valid NDCG@10 {ndcg:.4f}")
                 if best is None or ndcg > best[0]:
                     best = (ndcg, row, cf)
     assert best is not None
     return rows, best[1], best[2]
 
 
-def rerank_ranks(
+def tie_diagnostic(split: LeaveOneOut, users: np.ndarray) -> TieDiagnostic:
+    """Does the test item sort after the validation item more often than before it? (See TieDiagnostic.)"""
+    ids = split.data.item_ids
+    rank_of_id = np.empty(len(ids), dtype=np.int64)
+    rank_of_id[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    gains: dict[int, list[float]] = {+1: [], -1: []}
+    for user in users:
+        end = int(split.bounds[user + 1])
+        if split.data.timestamps[end - 1] != split.data.timestamps[end - 2]:
+            continue
+        items, _ = split.history(int(user), "test")
+        target = split.target(int(user), "test")
+        for direction, found in gains.items():
+            offset = (rank_of_id - rank_of_id[items[-1]]) * direction
+            scores = np.where(offset > 0, -offset, -(len(ids) + np.abs(offset))).astype(np.float64)
+            scores[items] = -np.inf
+            rank = int(np.count_nonzero(scores > scores[target]))
+            found.append(1.0 / np.log2(rank + 2) if rank < 10 else 0.0)
+    return TieDiagnostic(
+        tied_users=len(gains[1]),
+        next_id_ndcg=round(float(np.mean(gains[1])) if gains[1] else 0.0, 4),
+        previous_id_ndcg=round(float(np.mean(gains[-1])) if gains[-1] else 0.0, 4),
+    )
+
+
+class _Candidates(BaseModel):
+    """One user's served top ``k``: catalogue positions, retrieval scores, and the target's full rank."""
+
+    user: int
+    positions: list[int]
+    scores: list[float]
+    target: int
+    retrieval_rank: int
+
+
+def served_candidates(
+    split: LeaveOneOut, served: ServedScorer, users: Sequence[int], phase: Phase, k: int
+) -> list[_Candidates]:
+    out = []
+    for user in users:
+        items, _ = split.history(int(user), phase)
+        scores = np.asarray(served.user_scores(split, int(user), phase), dtype=np.float64)
+        scores[items] = -np.inf
+        top = np.argpartition(-scores, k)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        target = split.target(int(user), phase)
+        others = scores >= scores[target]
+        others[target] = False
+        out.append(
+            _Candidates(
+                user=int(user),
+                positions=top.tolist(),
+                scores=scores[top].tolist(),
+                target=target,
+                retrieval_rank=int(np.count_nonzero(others)),
+            )
+        )
+    return out
+
+
+def _rank_with(case: _Candidates, order_scores: Sequence[float]) -> int:
+    """The target's rank after reordering the top ``k`` by ``order_scores`` (items below keep their rank)."""
+    if case.target not in case.positions:
+        return case.retrieval_rank
+    order = sorted(range(len(case.positions)), key=lambda i: (-order_scores[i], i))
+    return order.index(case.positions.index(case.target))
+
+
+class _LLMRun(BaseModel):
+    llm_scores: list[list[float]]
+    latencies_ms: list[float]
+    valid: int
+
+
+def llm_scores(
     split: LeaveOneOut,
-    users: np.ndarray,
-    tops: Sequence[np.ndarray],
-    retrieval_ranks: np.ndarray,
-    backend: Any,
-    config: EvalConfig,
-    index: HybridIndex | None,
-    log: Callable[[str], None],
-    progress: bool = True,
-) -> tuple[np.ndarray, LLMStageMetrics]:
-    """The LLM reorders each user's top ``candidates``; items below keep their retrieval rank."""
+    served: ServedScorer,
+    ranker: Ranker,
+    cases: Sequence[_Candidates],
+    phase: Phase,
+    batch: int,
+    progress: bool,
+    desc: str,
+) -> _LLMRun:
+    """The served ranker's label log-probabilities for each user's candidates, ``batch`` users per pass."""
     from tqdm.auto import tqdm
 
-    from recagent.agent import Justifier, Ranker, gather_evidence
-
-    from .data import compact, short_profile
-
-    ranker = Ranker(backend)
     catalogue = list(split.data.catalog)
-    ranks = retrieval_ranks.copy()
+    scores: list[list[float]] = []
     latencies: list[float] = []
     valid = 0
-    justified = generated_ok = 0
-    justifier = Justifier(backend, index) if index is not None else None
-    for pos, user in enumerate(tqdm(users, desc=f"rank {backend.name}", disable=not progress)):
-        items, ratings = split.history(int(user), "test")
-        profile = short_profile(
-            split.data.user_ids[int(user)], split.data.catalog, items, ratings, config.history_titles
-        )
-        candidates = compact([catalogue[i] for i in tops[pos][: config.candidates]], config.candidate_genres)
+    for start in tqdm(range(0, len(cases), batch), desc=desc, disable=not progress):
+        chunk = cases[start : start + batch]
+        inputs = [
+            (served.profile(split, c.user, phase), [catalogue[p] for p in c.positions], None) for c in chunk
+        ]
         t = time.perf_counter()
-        ranked = ranker.rank(profile, candidates)
-        latencies.append((time.perf_counter() - t) * 1000)
-        ids = [item.id for item, _ in ranked]
-        if len(ids) == len(candidates) and set(ids) == {c.id for c in candidates}:
-            valid += 1
-        target = catalogue[split.target(int(user), "test")].id
-        if target in ids:
-            ranks[pos] = ids.index(target)
-        if justifier is not None and index is not None and pos < config.justify_users:
-            top_item = split.data.catalog[ranked[0][0].id]
-            evidence = gather_evidence(top_item, profile, index, None)
-            result = justifier.justify([top_item], profile, None, [evidence])[0]
-            justified += 1
-            generated_ok += result.source == "generated"
-    return ranks, LLMStageMetrics(
-        valid_candidate_share=valid / max(1, len(users)),
-        justification_valid_share=(generated_ok / justified) if justified else None,
-        justified_users=justified,
-        latency_p50_ms=round(percentile(latencies, 50), 1),
-        latency_p95_ms=round(percentile(latencies, 95), 1),
-    )
+        rows = ranker.score_batch(inputs)
+        latencies += [(time.perf_counter() - t) * 1000 / len(chunk)] * len(chunk)
+        for case, row in zip(chunk, rows, strict=True):
+            valid += len(row) == len(case.positions) and all(np.isfinite(row))
+        scores += rows
+    return _LLMRun(llm_scores=scores, latencies_ms=latencies, valid=valid)
+
+
+def choose_fusion(
+    cases: Sequence[_Candidates], run: _LLMRun, weights: Sequence[float], variant: str
+) -> tuple[float | None, list[FusionRow]]:
+    rows = []
+    for weight in [None, *weights]:
+        ranks = [
+            _rank_with(c, fused_scores(s, c.scores, weight))
+            for c, s in zip(cases, run.llm_scores, strict=True)
+        ]
+        rows.append(
+            FusionRow(
+                variant=variant, weight=weight, valid_ndcg_at_10=round(float(ndcg_gains(ranks, 10).mean()), 5)
+            )
+        )
+    best = max(rows, key=lambda r: r.valid_ndcg_at_10)
+    return best.weight, rows
+
+
+def justify_top_picks(
+    recommender: Recommender, split: LeaveOneOut, served: ServedScorer, cases: Sequence[_Candidates],
+    run: _LLMRun, weight: float | None,
+) -> tuple[int, int]:  # fmt: skip
+    """The served justifier on each user's top pick: (justified, generated and valid)."""
+    from recagent.agent import Recommendation, RecommendationResult
+
+    catalogue = list(split.data.catalog)
+    done = ok = 0
+    for case, scores in zip(cases, run.llm_scores, strict=True):
+        order = fused_scores(scores, case.scores, weight)
+        top = catalogue[case.positions[int(np.argmax(order))]]
+        profile = served.profile(split, case.user, "test")
+        result = RecommendationResult(
+            user_id=profile.user_id,
+            recommendations=[Recommendation(item=top, rank=1, score=0.0, retrieval_score=0.0)],
+            candidates=len(case.positions),
+            ranker="eval",
+        )
+        justified = recommender.justify(profile, result, None).recommendations[0].justification
+        done += 1
+        ok += justified is not None and justified.source == "generated"
+    return done, ok
 
 
 def adapter_note(adapter: Path) -> str:
@@ -210,94 +359,180 @@ def adapter_note(adapter: Path) -> str:
     )
 
 
+def served_index(
+    config: EvalConfig, log: Callable[[str], None]
+) -> tuple[Settings, Any, ItemIndex, SequentialModel | None, Path]:
+    """The served index for the dataset and tie protocol, built (SASRec trained) on first use."""
+    settings = Settings(ties=config.ties, llm_model="none")
+    dataset = load_bundled(config.dataset, config.ties)
+    encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
+    folder = config.index_dir or settings.index_dir(dataset.name)
+    log(f"served index: {folder}")
+    index, model = open_index(dataset, settings, encoder, folder)
+    return settings, encoder, index, model, folder
+
+
 def run_evaluation(
-    config: EvalConfig, progress: bool = True, log: Callable[[str], None] = print
+    config: EvalConfig, progress: bool = True, log: Callable[[str], None] = log_to_stderr
 ) -> EvalReport:
     from recagent.agent import LocalBackend
 
     start = time.perf_counter()
-    split, text = prepare(config.dataset, config.threads, progress)
-    data = split.data
-    log(
-        f"{config.dataset}: {split.n_users} users, {split.n_items} items, {int(split.evaluable.sum())} evaluable"
-    )
+    prepare_threads(config.threads)
+    settings, encoder, index, model, folder = served_index(config, log)
+    dataset_split = split_of(load_bundled(config.dataset, config.ties))
+    split = dataset_split
+    text = index.text_vectors if isinstance(index, SequentialIndex) else text_vectors(split, progress)
+    log(f"{config.dataset} (ties={config.ties}): {split.n_users} users, {split.n_items} items, "
+        f"{int(split.evaluable.sum())} evaluable")  # fmt: skip
+    recommender = Recommender(index, encoder, None, sequence=model, ties=config.ties)
+    served = ServedScorer(recommender)
 
     tuning, chosen, cf = tune_hybrid(split, text, config, log)
-    log(f"chosen on validation: {chosen.method} w={chosen.cf_weight} h={chosen.half_life}")
     users = split.sample_users(config.users, seed=config.seed)
-    notes = [
-        f"hybrid = MiniLM text ⊕ {chosen.method} ({config.factors} factors, TRAIN rows only), "
-        f"cf weight {chosen.cf_weight}, recency half-life {chosen.half_life} events; chosen on validation items",
-    ]
-
-    systems: list[SystemResult] = []
     scorers = [
         PopularityScorer(split),
         ALSScorer(split, factors=config.factors, seed=config.seed),
-        VectorScorer("Text retrieval (MiniLM)", text, chosen.half_life),
+        VectorScorer("Text (MiniLM)", text, chosen.half_life),
         hybrid_scorer(text, cf, chosen.cf_weight, chosen.half_life),
+        *([SequentialScorer(model)] if model is not None else []),
+        served,
     ]
-    hybrid_ranks: np.ndarray | None = None
-    hybrid_tops: list[np.ndarray] = []
+    systems: list[SystemResult] = []
+    served_ranks = np.zeros(0, dtype=np.int64)
     for scorer in scorers:
-        ranks, tops = full_ranks(split, scorer, users, "test")
+        ranks, _ = full_ranks(split, scorer, users, "test")
         systems.append(SystemResult(name=scorer.name, metrics=summarise(ranks)))
         log(f"{scorer.name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
-        if scorer.name == "Hybrid retrieval":
-            hybrid_ranks, hybrid_tops = ranks, tops
-    assert hybrid_ranks is not None
+        if scorer is served:
+            served_ranks = ranks
+    notes = [
+        f"old hybrid = MiniLM ⊕ {chosen.method} ({config.factors} factors, TRAIN rows), cf weight "
+        f"{chosen.cf_weight}, recency half-life {chosen.half_life}; chosen on validation items",
+    ]
 
     n_llm = len(users) if config.llm_users is None else min(config.llm_users, len(users))
-    llm_users = users[:n_llm] if n_llm < len(users) else users
-    if n_llm < len(users):
-        # Users are a sorted random sample, so its first n_llm is itself a random sample; report the stage on it.
-        sub = summarise(hybrid_ranks[:n_llm])
-        systems.append(
-            SystemResult(
-                name=f"Hybrid retrieval (same {n_llm} users)", metrics=sub, note="reference for LLM rows"
+    llm_users = users[:n_llm]
+    fusion_rows: list[FusionRow] = []
+    if config.llm:
+        if n_llm < len(users):
+            # Users are a sorted random sample, so its first n_llm is itself a random sample.
+            systems.append(
+                SystemResult(name=f"{SERVED} (same {n_llm} users)", metrics=summarise(served_ranks[:n_llm]))
             )
+        variants: list[tuple[str, Path | None]] = [("base", None)]
+        if config.adapter is not None:
+            variants.append(("LoRA", config.adapter))
+            notes.append(adapter_note(config.adapter))
+        else:
+            notes.append("no --adapter: the LoRA rows are missing (run `recagent finetune` first)")
+        test_cases = served_candidates(split, served, llm_users, "test", config.candidates)
+        tune_cases = served_candidates(
+            split,
+            served,
+            split.sample_users(config.fusion_users, seed=config.seed + 2),
+            "valid",
+            config.candidates,
         )
-    index = HybridIndex(data.catalog, text, cf, DEFAULT_ENCODER, chosen.cf_weight)
-    variants: list[tuple[str, Path | None]] = [("Hybrid + base LLM top-20", None)]
-    if config.adapter is not None:
-        variants.append(("Hybrid + LoRA LLM top-20", config.adapter))
-        notes.append(adapter_note(config.adapter))
-    else:
-        notes.append("no --adapter given: the LoRA row is missing (run `recagent finetune` first)")
-    references: list[tuple[str, np.ndarray]] = [("hybrid retrieval", hybrid_ranks[:n_llm])]
-    for name, adapter in variants:
-        # 'auto': bfloat16 where the CPU has it natively (~2x faster; label log-probs within ~0.2 nats).
-        backend = LocalBackend(config.base_model, adapter=adapter, dtype=config.dtype)
-        backend.load()
-        ranks, llm = rerank_ranks(
-            split, llm_users, hybrid_tops[:n_llm], hybrid_ranks[:n_llm], backend, config, index, log, progress
-        )
-        compared = []
-        for reference, reference_ranks in references:
-            difference, low, high = paired_bootstrap_ndcg(ranks, reference_ranks, seed=config.seed)
-            compared.append(PairedDifference(reference=reference, difference=difference, low=low, high=high))
-        systems.append(SystemResult(name=name, metrics=summarise(ranks), llm=llm, compared=compared))
-        references.append((name, ranks))
-        log(f"{name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
+        references: list[tuple[str, np.ndarray]] = [("served retriever", served_ranks[:n_llm])]
+        for variant, adapter in variants:
+            backend = LocalBackend(config.base_model, adapter=adapter, dtype=config.dtype)
+            backend.load()
+            ranker = Ranker(backend)
+            tune_run = llm_scores(
+                split, served, ranker, tune_cases, "valid", config.batch, progress, f"{variant} valid"
+            )
+            weight, rows = choose_fusion(tune_cases, tune_run, config.fusion_weights, variant)
+            fusion_rows += rows
+            log(
+                f"{variant} fusion on validation: "
+                + ", ".join(f"{r.weight}→{r.valid_ndcg_at_10:.4f}" for r in rows)
+            )
+            run = llm_scores(
+                split, served, ranker, test_cases, "test", config.batch, progress, f"{variant} test"
+            )
+            justifier = Recommender(index, encoder, backend, sequence=model, ties=config.ties)
+            n_just = min(config.justify_users, len(test_cases))
+            done, ok = justify_top_picks(
+                justifier, split, served, test_cases[:n_just], _LLMRun(
+                    llm_scores=run.llm_scores[:n_just], latencies_ms=[], valid=0), weight
+            )  # fmt: skip
+            stage = LLMStageMetrics(
+                valid_candidate_share=run.valid / max(1, len(test_cases)),
+                justification_valid_share=ok / done if done else None,
+                justified_users=done,
+                latency_p50_ms=round(percentile(run.latencies_ms, 50), 1),
+                latency_p95_ms=round(percentile(run.latencies_ms, 95), 1),
+            )
+            for label, w in (
+                (LLM_ONLY, None),
+                (f"fused, w={weight:g} chosen on validation" if weight is not None else "", weight),
+            ):
+                if not label:
+                    continue
+                ranks = np.array(
+                    [
+                        _rank_with(c, fused_scores(s, c.scores, w))
+                        for c, s in zip(test_cases, run.llm_scores, strict=True)
+                    ]
+                )
+                compared = [
+                    PairedDifference(reference=ref, **dict(zip(("difference", "low", "high"),
+                                     paired_bootstrap_ndcg(ranks, ref_ranks, seed=config.seed), strict=True)))
+                    for ref, ref_ranks in references
+                ]  # fmt: skip
+                name = f"+ {variant} LLM top-{config.candidates} ({label})"
+                systems.append(
+                    SystemResult(name=name, metrics=summarise(ranks), llm=stage, compared=compared)
+                )
+                log(f"{name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
+            references.append((f"+ {variant} LLM ({LLM_ONLY})", np.array(
+                [_rank_with(c, s) for c, s in zip(test_cases, run.llm_scores, strict=True)])))  # fmt: skip
     return EvalReport(
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         command=config.command,
         dataset=config.dataset,
+        ties=config.ties,
         users=len(users),
-        llm_users=n_llm,
+        llm_users=n_llm if config.llm else 0,
         seed=config.seed,
         systems=systems,
         tuning=tuning,
         chosen=chosen,
+        fusion=fusion_rows,
+        index=index_report(folder),
+        sequential=model.meta.model_dump(exclude={"item_ids"}) if model is not None else None,
+        served_identity_users=served_identity(recommender, split, served, users[:20]),
+        tie_diagnostic=tie_diagnostic(split, users),
         seconds=round(time.perf_counter() - start, 1),
         notes=notes,
     )
 
 
+def served_identity(
+    recommender: Recommender, split: LeaveOneOut, served: ServedScorer, users: np.ndarray
+) -> int:
+    """How many users' FAISS top 20 through ``Recommender.retrieve`` equal the batched top 20 used above."""
+    from recagent.agent import RecommendationRequest
+
+    same = 0
+    for user in users:
+        profile = served.profile(split, int(user), "test")
+        hits = recommender.retrieve(profile, RecommendationRequest(user_id=profile.user_id, k=20))
+        case = served_candidates(split, served, [int(user)], "test", 20)[0]
+        same += [split.data.catalog.position(item.id) for item, _ in hits] == case.positions
+    return same
+
+
 def markdown_table(report: EvalReport) -> str:
+    protocol = {
+        "shuffle": "same-second ties in a seeded per-user shuffle",
+        "file": "same-second ties in the file's order",
+    }
     lines = [
-        f"MovieLens-1M ({report.dataset}), chronological leave-one-out, full ranking over all unrated items; "
-        f"{report.users} test users (seed {report.seed}), LLM rows on {report.llm_users} of them. {report.date}.",
+        f"{report.dataset}, chronological leave-one-out ({protocol.get(report.ties, report.ties)}), full ranking "
+        f"over all unrated items; {report.users} test users (seed {report.seed}), LLM rows on {report.llm_users}. "
+        f"{report.date}.",
         "",
         f"Command: `{report.command}`",
         "",
@@ -305,8 +540,7 @@ def markdown_table(report: EvalReport) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in report.systems:
-        m = s.metrics
-        llm = s.llm
+        m, llm = s.metrics, s.llm
         valid = f"{llm.valid_candidate_share:.0%}" if llm else "–"
         just = (
             f"{llm.justification_valid_share:.0%} of {llm.justified_users}"
@@ -324,7 +558,34 @@ def markdown_table(report: EvalReport) -> str:
         for s in report.systems
         for c in s.compared
     ]
-    lines += ["", *paired, *[f"- {n}" for n in report.notes], f"- total time {report.seconds:.0f} s"]
+    extra = []
+    if report.index is not None and report.index.text_weight is not None:
+        extra.append(
+            f"- served index: SASRec ⊕ MiniLM text, λ = {report.index.text_weight:g} chosen on validation ("
+            + ", ".join(f"{r.text_weight:g}→{r.valid_ndcg_at_10:.4f}" for r in report.index.tuning)
+            + ")"
+        )
+    if report.sequential:
+        seq = report.sequential
+        extra.append(
+            f"- SASRec: {seq['epochs_run']} epochs ({seq['seconds'] / 60:.1f} min), best validation NDCG@10 "
+            f"{seq['best_valid_ndcg_at_10']:.4f} at epoch {seq['best_epoch']}"
+        )
+    if report.fusion:
+        extra.append(
+            "- LLM fusion weight on validation (retrieval + w·LLM; None = LLM order): "
+            + "; ".join(f"{r.variant} {r.weight}→{r.valid_ndcg_at_10:.4f}" for r in report.fusion)
+        )
+    extra.append(f"- served = evaluated: FAISS top 20 via Recommender.retrieve equal to the batched top 20 for "
+                 f"{report.served_identity_users} of 20 users")  # fmt: skip
+    if report.tie_diagnostic is not None:
+        t = report.tie_diagnostic
+        extra.append(
+            f"- tie-order check on the {t.tied_users} users whose last two events share a second: the id right "
+            f'after the last item scores NDCG@10 {t.next_id_ndcg:.4f}, the id right before {t.previous_id_ndcg:.4f} '
+            "(equal = the order leaks nothing)"
+        )
+    lines += ["", *paired, *extra, *[f"- {n}" for n in report.notes], f"- total time {report.seconds:.0f} s"]
     return "\n".join(lines) + "\n"
 
 
@@ -337,12 +598,13 @@ def bar_chart(report: EvalReport, path: Path) -> Path:
     names = [s.name for s in report.systems]
     metrics = [("Recall@10", "recall_at_10"), ("NDCG@10", "ndcg_at_10"), ("MRR", "mrr")]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(11, 4.8))
+    fig, ax = plt.subplots(figsize=(12, 5))
     for j, (label, attr) in enumerate(metrics):
         ax.bar(x + (j - 1) * 0.27, [getattr(s.metrics, attr) for s in report.systems], 0.27, label=label)
-    ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    ax.set_xticks(x, names, rotation=25, ha="right", fontsize=7)
     ax.set_title(
-        f"{report.dataset} leave-one-out, full ranking, {report.users} users ({report.date})", fontsize=9
+        f"{report.dataset} leave-one-out (ties: {report.ties}), full ranking, {report.users} users ({report.date})",
+        fontsize=9,
     )
     ax.legend()
     fig.tight_layout()
@@ -354,9 +616,10 @@ def bar_chart(report: EvalReport, path: Path) -> Path:
 
 def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = out_dir / "results.md"
+    stem = f"results-{report.ties}"
+    md = out_dir / f"{stem}.md"
     md.write_text(markdown_table(report), encoding="utf-8")
-    js = out_dir / "results.json"
+    js = out_dir / f"{stem}.json"
     js.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    png = bar_chart(report, out_dir / "results.png")
+    png = bar_chart(report, out_dir / f"{stem}.png")
     return md, js, png

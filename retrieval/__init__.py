@@ -1,4 +1,5 @@
-"""Item catalogue, datasets, the text encoder and the FAISS item index."""
+"""Item catalogue, datasets and their split, the text encoder, collaborative and sequential item models, and the
+FAISS item index."""
 
 from __future__ import annotations
 
@@ -12,16 +13,29 @@ from .datasets import (
     load_dataset,
 )
 from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
-from .events import Interaction, LeaveOneOutSplit, chronological, group_by_user, load_events
-from .hybrid import CFConfig, HybridIndex, fit_als, fit_collaborative, fit_item2vec, fuse
+from .events import (
+    DEFAULT_TIES,
+    Interaction,
+    LeaveOneOutSplit,
+    TieBreak,
+    chronological,
+    group_by_user,
+    load_events,
+    tie_key,
+)
+from .fused import SequentialIndex, fuse_sequential, load_index
+from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
 from .index import EXACT_MAX_ITEMS, IndexChoice, IndexError_, IndexMeta, ItemIndex, choose_index
 from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
 from .reviews import Review, clothing_reviews_path, load_clothing_reviews
+from .sequential import SequentialConfig, SequentialMeta, SequentialModel, data_fingerprint, fit_sequential
+from .split import LeaveOneOut, Phase
 from .threads import configure_threads
 
 __all__ = [
     "BUNDLED_DATASETS",
     "DEFAULT_ENCODER",
+    "DEFAULT_TIES",
     "EXACT_MAX_ITEMS",
     "CFConfig",
     "Catalog",
@@ -30,7 +44,6 @@ __all__ = [
     "EmbeddingCache",
     "Encoder",
     "IndexChoice",
-    "HybridIndex",
     "IndexError_",
     "IndexMeta",
     "Interaction",
@@ -38,12 +51,22 @@ __all__ = [
     "Item",
     "ItemFilter",
     "ItemIndex",
+    "LeaveOneOut",
     "LeaveOneOutSplit",
+    "Phase",
+    "SequentialConfig",
+    "SequentialIndex",
+    "SequentialMeta",
+    "SequentialModel",
+    "TieBreak",
     "Review",
     "choose_index",
     "chronological",
     "clothing_reviews_path",
     "configure_threads",
+    "data_fingerprint",
+    "fit_sequential",
+    "fuse_sequential",
     "default_cache_dir",
     "fit_als",
     "fit_collaborative",
@@ -57,5 +80,7 @@ __all__ = [
     "load_clothing_reviews",
     "load_dataset",
     "load_events",
+    "load_index",
+    "tie_key",
     "normalise_title",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -11,6 +12,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from .items import DataFileError, _read_rows, _validate
 
 EventKind = Literal["rating", "click", "review", "like", "dislike"]
+
+# How events with the same timestamp are ordered (42% of ML-1M users rated their last two items in the same
+# second, so this decides their held-out item):
+#   shuffle: a seeded per-user pseudo-random order, hash(seed, user, item): deterministic, independent of the
+#            input order, and carrying no global item order a sequential model could learn (the default);
+#   file:    the order the events were given in (a stable sort; the ratings file's own order), which is what
+#            published MovieLens numbers use.
+TieBreak = Literal["shuffle", "file"]
+DEFAULT_TIES: TieBreak = "shuffle"
+
+
+def tie_key(user_id: str, item_id: str, seed: int = 0) -> int:
+    """The shuffle protocol's rank of an event among its user's same-second events."""
+    digest = hashlib.blake2b(f"{seed}\x1f{user_id}\x1f{item_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 class Interaction(BaseModel):
@@ -39,17 +55,25 @@ def load_events(path: str | Path) -> list[Interaction]:
     return events
 
 
-def chronological(events: Iterable[Interaction]) -> list[Interaction]:
-    """Sort by time with a fixed tie-break (item id), so equal timestamps always order the same way."""
-    return sorted(events, key=lambda e: (e.timestamp, e.item_id))
+def chronological(
+    events: Iterable[Interaction], ties: TieBreak = DEFAULT_TIES, seed: int = 0
+) -> list[Interaction]:
+    """Sort by time; equal timestamps are ordered by the ``ties`` protocol (see :data:`TieBreak`)."""
+    if ties == "file":
+        return sorted(events, key=lambda e: e.timestamp)  # stable: the given order within a second
+    if ties != "shuffle":
+        raise ValueError(f"unknown tie-break {ties!r}; use 'shuffle' or 'file'")
+    return sorted(events, key=lambda e: (e.timestamp, tie_key(e.user_id, e.item_id, seed)))
 
 
-def group_by_user(events: Iterable[Interaction]) -> dict[str, list[Interaction]]:
+def group_by_user(
+    events: Iterable[Interaction], ties: TieBreak = DEFAULT_TIES, seed: int = 0
+) -> dict[str, list[Interaction]]:
     """Each user's events in chronological order."""
     by_user: dict[str, list[Interaction]] = {}
     for event in events:
         by_user.setdefault(event.user_id, []).append(event)
-    return {user: chronological(evs) for user, evs in by_user.items()}
+    return {user: chronological(evs, ties, seed) for user, evs in by_user.items()}
 
 
 class LeaveOneOutSplit(BaseModel):
@@ -60,11 +84,13 @@ class LeaveOneOutSplit(BaseModel):
     test: dict[str, Interaction]
 
     @classmethod
-    def from_events(cls, events: Sequence[Interaction], min_events: int = 3) -> LeaveOneOutSplit:
+    def from_events(
+        cls, events: Sequence[Interaction], min_events: int = 3, ties: TieBreak = DEFAULT_TIES, seed: int = 0
+    ) -> LeaveOneOutSplit:
         train: dict[str, list[Interaction]] = {}
         valid: dict[str, Interaction] = {}
         test: dict[str, Interaction] = {}
-        for user, history in group_by_user(events).items():
+        for user, history in group_by_user(events, ties, seed).items():
             if len(history) < min_events:
                 train[user] = history
                 continue

@@ -1,21 +1,16 @@
-"""Hybrid item vectors: the text embedding fused with a collaborative embedding learned from interactions.
+"""Collaborative item vectors learned from interactions (item2vec as PPMI-SVD, implicit ALS), and their fusion
+with text vectors: the "old hybrid" baseline of the evaluation (the served space is :mod:`.fused`, SASRec ⊕ text).
 
 A fused vector is ``[sqrt(1 - w) * text, sqrt(w) * cf]`` with both parts unit-length, so inner products are
-``(1 - w) * text_sim + w * cf_sim``. Items without interactions (cold start) keep a zero collaborative part:
-they are found through the text part alone. A text query is lifted into the same space as ``[text, 0]``.
+``(1 - w) * text_sim + w * cf_sim``. Items without interactions (cold start) keep a zero collaborative part.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-
-from .index import IndexError_, IndexKind, ItemIndex
-from .items import Catalog
 
 CFMethod = Literal["item2vec", "als"]
 
@@ -130,64 +125,3 @@ def fuse(text_vectors: np.ndarray, cf_vectors: np.ndarray, cf_weight: float) -> 
     text = _unit_rows(np.asarray(text_vectors, dtype=np.float32))
     cf = _unit_rows(np.asarray(cf_vectors, dtype=np.float32))
     return np.hstack([np.sqrt(1.0 - cf_weight) * text, np.sqrt(cf_weight) * cf]).astype(np.float32)
-
-
-class HybridIndex(ItemIndex):
-    """An :class:`ItemIndex` over fused vectors; same search interface, plus the text-query lift."""
-
-    def __init__(
-        self,
-        catalog: Catalog,
-        text_vectors: np.ndarray,
-        cf_vectors: np.ndarray,
-        encoder: str,
-        cf_weight: float = 0.5,
-        kind: IndexKind = "flat",
-        hnsw_m: int = 32,
-        ef_search: int = 64,
-    ) -> None:
-        self.text_dim = int(text_vectors.shape[1])
-        self.cf_weight = float(cf_weight)
-        self.text_vectors = np.ascontiguousarray(text_vectors, dtype=np.float32)
-        self.cf_vectors = np.ascontiguousarray(cf_vectors, dtype=np.float32)
-        super().__init__(catalog, fuse(text_vectors, cf_vectors, cf_weight), encoder, kind, hnsw_m, ef_search)
-
-    @property
-    def cold(self) -> np.ndarray:
-        """Mask of items with no collaborative signal (served by the text part only)."""
-        return ~np.any(self.cf_vectors != 0, axis=1)
-
-    def text_query(self, vector: np.ndarray) -> np.ndarray:
-        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if vector.shape[0] != self.text_dim:
-            raise ValueError(f"text query must have dimension {self.text_dim}, got {vector.shape[0]}")
-        return np.concatenate([vector, np.zeros(self.meta.dim - self.text_dim, dtype=np.float32)])
-
-    def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "text_vectors.npy", self.text_vectors)
-        np.save(folder / "cf_vectors.npy", self.cf_vectors)
-        (folder / "hybrid.json").write_text(json.dumps({"cf_weight": self.cf_weight}), encoding="utf-8")
-        return super().save(folder)
-
-    @classmethod
-    def load(cls, folder: str | Path, expected_encoder: str | None = None) -> HybridIndex:
-        folder = Path(folder)
-        base = ItemIndex.load(folder, expected_encoder)
-        try:
-            config: dict[str, Any] = json.loads((folder / "hybrid.json").read_text(encoding="utf-8"))
-            text = np.load(folder / "text_vectors.npy", allow_pickle=False)
-            cf = np.load(folder / "cf_vectors.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise IndexError_(f"{folder}: not a hybrid index folder ({exc})") from None
-        return cls(
-            base.catalog,
-            text,
-            cf,
-            base.meta.encoder,
-            float(config["cf_weight"]),
-            base.meta.kind,
-            base.meta.hnsw_m,
-            base.meta.ef_search,
-        )

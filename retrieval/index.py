@@ -130,15 +130,27 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self.catalog)
 
-    def text_query(self, vector: np.ndarray) -> np.ndarray:
-        """A text embedding as a query in this index's space (identity here; a hybrid index pads it)."""
-        return np.asarray(vector, dtype=np.float32)
+    def query(
+        self, text: np.ndarray | None, state: np.ndarray | None = None, text_scale: float = 1.0
+    ) -> np.ndarray:
+        """The query vector for a text-space profile/request vector (and a behaviour state, where the index
+        has a behaviour part; a text-only index has none and ignores it)."""
+        if text is None:
+            raise ValueError("a text-only index needs a text query")
+        return np.asarray(text, dtype=np.float32)
 
     def vector(self, item_id: str) -> np.ndarray:
         return self.vectors[self.catalog.position(item_id)]
 
     def vectors_for(self, item_ids: list[str]) -> np.ndarray:
         return self.vectors[[self.catalog.position(i) for i in item_ids]]
+
+    def text_vector(self, item_id: str) -> np.ndarray:
+        """The item's text embedding (profiles and evidence live in text space, whatever the index fuses)."""
+        return self.vector(item_id)
+
+    def text_vectors_for(self, item_ids: list[str]) -> np.ndarray:
+        return self.vectors_for(item_ids)
 
     def filter_mask(self, item_filter: ItemFilter | None) -> np.ndarray | None:
         """Boolean mask of items the filter accepts (None when it accepts all)."""

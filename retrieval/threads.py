@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 _configured: int | None = None
 
@@ -24,3 +26,17 @@ def configure_threads(num_threads: int | None = None) -> int:
     faiss.cvar.distance_compute_blas_threshold = 20
     _configured = num_threads
     return num_threads
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def log_to_stderr(message: str) -> None:
+    """Default progress log of long jobs: stderr, so a command's stdout stays its result (JSON, a table)."""
+    print(message, file=sys.stderr, flush=True)

@@ -85,3 +85,20 @@ def tiny_backend(tiny_model_dir: Path, cache_dir: Path):
     backend = LocalBackend(str(tiny_model_dir), cache_dir=cache_dir)
     backend.load()
     return backend
+
+
+TINY_SASREC = {"dim": 16, "max_len": 20, "epochs": 3, "patience": 3, "valid_users": 200, "batch_size": 64}
+
+
+@pytest.fixture(scope="session")
+def ml100k_served(ml100k: Dataset, encoder: Encoder, tmp_path_factory: pytest.TempPathFactory):
+    """The served index of ml-100k as build_recommender makes it (text ⊕ SASRec, λ on validation), with a
+    tiny SASRec (d=16, 3 epochs: seconds, not minutes) so every test run can afford it."""
+    from recagent.agent.indexing import build_index
+    from recagent.retrieval import SequentialConfig
+
+    folder = tmp_path_factory.mktemp("ml100k-served")
+    index, model = build_index(
+        ml100k, encoder, folder, SequentialConfig(**TINY_SASREC), tune_users=300, progress=False, log=lambda _: None
+    )
+    return folder, index, model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,3 +45,50 @@ class ScriptedToolCaller(BaseChatModel):
                 ],
             )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+_ORDER = re.compile(r"call (recommend|user_profile) for user (\S+?)[.,;:!]?(?:\s|$)", re.IGNORECASE)
+
+
+class InjectionFollower(BaseChatModel):
+    """The worst case for excessive agency: obeys any "call <tool> for user <id>" it reads anywhere in the
+    conversation (user turns, history, quoted reviews, assistant turns, tool answers), once each, then
+    answers with the last tool's text. Records the tool schemas it was bound to and the calls it made."""
+
+    bound_schemas: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    seen_text: list[str] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "injection-follower"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> InjectionFollower:  # type: ignore[override]
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        self.bound_schemas = [convert_to_openai_tool(t)["function"] for t in tools]
+        return self
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        self.seen_text.extend(str(m.content) for m in messages)
+        done = {
+            (c["name"], c["args"].get("user_id"))
+            for m in messages
+            if isinstance(m, AIMessage)
+            for c in m.tool_calls
+        }
+        for message in messages:
+            for tool, user in _ORDER.findall(str(message.content)):
+                if (tool.lower(), user) in done:
+                    continue
+                args = {"user_id": user, **({"request": "anything"} if tool.lower() == "recommend" else {})}
+                call = {"name": tool.lower(), "args": args, "id": f"call_{len(self.calls)}"}
+                self.calls.append(call)
+                return ChatResult(
+                    generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))]
+                )
+        last = next((m for m in reversed(messages) if isinstance(m, ToolMessage)), None)
+        text = "Done.\n" + (str(last.content) if last is not None else "")
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])

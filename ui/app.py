@@ -4,23 +4,33 @@ Each card has like/dislike buttons that send events to the ``Recommender``; the 
 picks are refreshed right away, so the effect of a click is visible. A user picker holds the
 MovieLens users; "New user" starts a cold profile that learns from the chat and from clicks.
 Nothing is fetched from the internet: analytics off, no share link, fonts served locally.
+
+With API keys configured (``grants``) the app asks for a sign-in: the user name is a user id and the
+password an API key bound to it. Every event then acts for the signed-in user, whatever the page sends
+(the user picker is locked and ignored), so one person cannot read or change another's profile.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import os
 import time
 import uuid
-from functools import partial
 from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr  # noqa: E402  (module level: handlers annotate gr.Request, which Gradio resolves by name)
 
 from recagent.agent import RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
 from recagent.agent.agent_mode import ToolCallingChat
 from recagent.agent.tools import profile_dict
 from recagent.retrieval import Interaction
 
+from .api.auth import KeyGrant, find_grant
 from .render import result_markdown
+
+log = logging.getLogger("recagent.app")
 
 NEW_USER = "(new user)"
 MAX_CARDS = 10
@@ -111,22 +121,42 @@ def card_html(rec: dict[str, Any]) -> str:
     )
 
 
+def sign_in_check(grants: list[KeyGrant]) -> Any:
+    """Gradio's ``auth`` callable: user name = a user id, password = an API key bound to that user."""
+
+    def check(username: str, password: str) -> bool:
+        grant = find_grant(grants, password.encode())
+        return grant is not None and bool(username) and grant.allows(username)
+
+    return check
+
+
 def create_app(
     recommender: Recommender,
     max_users: int = 200,
     agent: ToolCallingChat | None = None,
     warm_start: bool = True,
+    signed_in: bool = False,
 ) -> Any:
-    """The Blocks app; ``warm_start`` computes the default user's opening picks now, not on the first visit."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
+    """The Blocks app; ``warm_start`` computes the default user's opening picks now, not on the first visit.
 
+    ``signed_in``: the app is launched with ``auth=sign_in_check(grants)`` and every handler acts for
+    ``request.username`` only.
+    """
     # Numeric MovieLens ids in numeric order, so user 1 comes first.
     users = sorted(recommender.users(), key=lambda u: (not u.isdigit(), int(u) if u.isdigit() else 0, u))
     users = users[:max_users]
     default_user = users[0] if users else NEW_USER
 
-    def _user_id(user: str | None) -> str | None:
+    def _user_id(user: str | None, request: gr.Request | None = None) -> str | None:
+        """Whom an event acts for: the signed-in user when sign-in is on (the page's value is ignored)."""
+        if signed_in:
+            caller = getattr(request, "username", None)
+            if not caller:
+                raise gr.Error("Sign in first.")
+            if user not in (None, "", NEW_USER, caller):
+                log.warning("app: signed-in user %r sent user %r; acting for %r", caller, user, caller)
+            return str(caller)
         return None if user in (None, "", NEW_USER) else str(user)
 
     def _recommend(
@@ -149,11 +179,16 @@ def create_app(
         }
 
     def respond(
-        message: str, history: list[dict[str, Any]], user: str, k: float, session: str
+        message: str,
+        history: list[dict[str, Any]],
+        user: str,
+        k: float,
+        session: str,
+        request: gr.Request,
     ) -> tuple[list[dict[str, Any]], str, dict[str, Any], str]:
         history = list(history or [])
         message = (message or "").strip()
-        user_id = _user_id(user)
+        user_id = _user_id(user, request)
         earlier = [_text(m["content"]) for m in history if m.get("role") == "user"]
         earlier = [t for t in earlier if t and t != "(recommend me something)"]
         history.append({"role": "user", "content": message or "(recommend me something)"})
@@ -183,14 +218,19 @@ def create_app(
         )
 
     def feedback(
-        kind: str, slot: int, user: str, picks: dict[str, Any], session: str
+        kind: str, slot: int, user: str, picks: dict[str, Any], session: str, request: gr.Request
     ) -> tuple[str, dict[str, Any], str]:
-        user_id = _user_id(user)
+        user_id = _user_id(user, request)
         result = (picks or {}).get("result") or {}
         recs = result.get("recommendations") or []
         if user_id is None or slot >= len(recs):
             return "Pick a user first.", picks, profile_html(recommender, user_id)
+        if (picks or {}).get("user") != user_id:
+            # The cards on the page belong to someone else (or were edited): nothing is recorded.
+            return "These picks are not yours; ask for new ones.", picks, profile_html(recommender, user_id)
         item = recs[slot]["item"]
+        if item.get("id") not in recommender.index.catalog:
+            return "Unknown item.", picks, profile_html(recommender, user_id)
         recommender.add_events(
             [Interaction(user_id=user_id, item_id=item["id"], kind=kind, timestamp=time.time())]
         )
@@ -205,16 +245,27 @@ def create_app(
         note = f"You {verb} **{_e(item['title'])}**; profile and picks updated."
         return note, new_picks, profile_html(recommender, user_id)
 
+    def feedback_for(kind: str, slot: int) -> Any:
+        # A real function, not functools.partial: Gradio finds the gr.Request parameter by its annotation.
+        def handler(
+            user: str, picks: dict[str, Any], session: str, request: gr.Request
+        ) -> tuple[str, dict[str, Any], str]:
+            return feedback(kind, slot, user, picks, session, request)
+
+        return handler
+
     def show_cards(picks: dict[str, Any]) -> list[Any]:
         recs = (((picks or {}).get("result") or {}).get("recommendations")) or []
         columns = [gr.Column(visible=i < len(recs)) for i in range(MAX_CARDS)]
         cards = [card_html(recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)]
         return [*columns, *cards]
 
-    def pick_user(user: str) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
-        return profile_html(recommender, _user_id(user)), dict(EMPTY_PICKS), [], ""
+    def pick_user(user: str, request: gr.Request) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
+        return profile_html(recommender, _user_id(user, request)), dict(EMPTY_PICKS), [], ""
 
-    def new_user(current: list[str]) -> tuple[Any, list[str]]:
+    def new_user(current: list[str], request: gr.Request) -> tuple[Any, list[str]]:
+        if signed_in:  # one identity per sign-in
+            return gr.Dropdown(value=_user_id(None, request)), list(current or [])
         guest = f"guest-{uuid.uuid4().hex[:6]}"
         known = [guest, *(current or [])]
         return gr.Dropdown(choices=[*known, *users], value=guest), known
@@ -230,13 +281,13 @@ def create_app(
             opening[user_id] = cached
         return cached[1]
 
-    if default_user != NEW_USER and warm_start:
+    if default_user != NEW_USER and warm_start and not signed_in:
         opening_picks(default_user)
 
-    def start(user: str) -> tuple[list[dict[str, Any]], dict[str, Any], str, str]:
+    def start(user: str, request: gr.Request) -> tuple[list[dict[str, Any]], dict[str, Any], str, str, Any]:
         """First view: a greeting with picks for the selected user, so the page is never empty."""
         session = uuid.uuid4().hex
-        user_id = _user_id(user)
+        user_id = _user_id(user, request)
         greeting = "Hi! Tell me what you are in the mood for, or rate the picks on the right."
         picks = dict(EMPTY_PICKS)
         if user_id is not None and recommender.known_user(user_id):
@@ -245,11 +296,17 @@ def create_app(
             greeting += f"\n\nTo start, picks from the history of user {user_id}:\n\n" + result_markdown(
                 result
             )
+        shown = (
+            gr.Dropdown(value=user_id, choices=[user_id or ""], interactive=False)
+            if signed_in
+            else gr.Dropdown()
+        )
         return (
             [{"role": "assistant", "content": greeting}],
             picks,
             profile_html(recommender, user_id),
             session,
+            shown,
         )
 
     with gr.Blocks(title="recagent", analytics_enabled=False) as demo:
@@ -263,8 +320,8 @@ def create_app(
             with gr.Column(scale=3):
                 with gr.Row():
                     user = gr.Dropdown(
-                        choices=users or [NEW_USER],
-                        value=default_user,
+                        choices=[] if signed_in else users or [NEW_USER],
+                        value=None if signed_in else default_user,
                         label="User",
                         elem_id="user",
                         allow_custom_value=True,
@@ -300,16 +357,17 @@ def create_app(
         for i in range(MAX_CARDS):
             for kind, button in (("like", likes[i]), ("dislike", dislikes[i])):
                 button.click(
-                    partial(feedback, kind, i),
+                    feedback_for(kind, i),
                     [user, picks, session],
                     [note, picks, profile],
                     api_name=f"{kind}_{i}",
                 ).then(show_cards, picks, panel, api_visibility="private", show_progress="hidden")
-        user.change(pick_user, user, [profile, picks, chat, note], api_visibility="private").then(
+        # .input, not .change: only a person's pick resets the chat, not start() showing the signed-in user.
+        user.input(pick_user, user, [profile, picks, chat, note], api_visibility="private").then(
             show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
         fresh.click(new_user, guests, [user, guests], api_name="new_user")
-        demo.load(start, user, [chat, picks, profile, session], api_visibility="private").then(
+        demo.load(start, user, [chat, picks, profile, session, user], api_visibility="private").then(
             show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
     return demo
@@ -324,8 +382,14 @@ def _text(content: Any) -> str:
 
 
 def launch(
-    recommender: Recommender, host: str = "127.0.0.1", port: int = 7860, agent: ToolCallingChat | None = None
+    recommender: Recommender,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    agent: ToolCallingChat | None = None,
+    grants: list[KeyGrant] | None = None,
 ) -> None:
-    demo = create_app(recommender, agent=agent)
-    print(f"recagent app on http://{host}:{port}", flush=True)
-    demo.launch(server_name=host, server_port=port, share=False, show_error=True, footer_links=[])
+    """Serve the app; with ``grants`` (RECAGENT_API_KEYS) people sign in as a user with a key bound to it."""
+    demo = create_app(recommender, agent=agent, signed_in=bool(grants))
+    auth = sign_in_check(grants) if grants else None
+    print(f"recagent app on http://{host}:{port}" + (" (sign-in required)" if auth else ""), flush=True)
+    demo.launch(server_name=host, server_port=port, share=False, show_error=True, footer_links=[], auth=auth)

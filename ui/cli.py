@@ -20,20 +20,38 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["llm_model"] = "none"
     if getattr(args, "adapter", None):
         overrides["llm_adapter"] = args.adapter
+    if getattr(args, "ties", None):
+        overrides["ties"] = args.ties
+    if getattr(args, "threads", None):
+        overrides["threads"] = args.threads
     return Settings(**overrides)
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from recagent.retrieval import Encoder, ItemIndex, configure_threads, load_dataset
+    from recagent.agent.indexing import build_index
+    from recagent.retrieval import Encoder, configure_threads, load_dataset
 
     settings = _settings(args)
     configure_threads(settings.threads or None)
-    dataset = load_dataset(args.dataset, args.events)
+    dataset = load_dataset(args.dataset, args.events, ties=settings.ties)
     encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
-    print(f"encoding {len(dataset.catalog)} items of {dataset.name} with {settings.encoder}", file=sys.stderr)
-    index = ItemIndex.build(dataset.catalog, encoder, kind=args.kind, show_progress=True)
-    folder = index.save(args.out or settings.index_dir(dataset.name))
-    print(f"index of {len(index)} items written to {folder}")
+    folder = args.out or settings.index_dir(dataset.name)
+    sequential = settings.sequential and not args.text_only
+    what = "text + SASRec" if sequential and dataset.events else "text"
+    print(
+        f"building a {what} index of {len(dataset.catalog)} items of {dataset.name} in {folder}",
+        file=sys.stderr,
+    )
+    config = settings.sasrec.model_copy(
+        update={k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v}
+    )
+    index, model = build_index(
+        dataset, encoder, folder, config, sequential=sequential, log=lambda m: print(m, file=sys.stderr)
+    )
+    trained = (
+        "" if model is None else f"; SASRec best validation NDCG@10 {model.meta.best_valid_ndcg_at_10:.4f}"
+    )
+    print(f"index of {len(index)} items written to {folder}{trained}")
     return 0
 
 
@@ -70,11 +88,20 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
 
+    from .api import APISettings
+    from .api.auth import APIKeyError
     from .app import launch
 
+    try:
+        grants = APISettings().grants()  # with keys, people sign in as a user with a key bound to it
+    except APIKeyError as exc:
+        print(f"recagent: error: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     recommender = build_recommender(args.dataset, settings)
-    launch(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))
+    launch(
+        recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings), grants=grants
+    )
     return 0
 
 
@@ -267,16 +294,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     )
     config = FinetuneConfig(
         dataset=args.dataset,
+        ties=args.ties,
         out=args.out,
         examples=args.examples,
+        prefixes=args.prefixes,
+        shuffle_candidates=not args.keep_order,
         eval_users=args.eval_users,
         seed=args.seed,
-        history_titles=args.history_titles,
-        justification_share=args.justification_share,
         lora=lora,
         resume=not args.no_resume,
         threads=args.threads,
-        hybrid=args.hybrid,
     )
     report = run_finetune(config, log=lambda m: print(m, file=sys.stderr))
     print(f"adapter written to {report.adapter_dir} ({report.steps} steps, {report.seconds:.0f} s)")
@@ -286,7 +313,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import shlex
 
-    from recagent.finetune import DEFAULT_ADAPTER, EvalConfig, run_evaluation, write_report
+    from recagent.finetune import DEFAULT_ADAPTER, EvalConfig, results_dir, run_evaluation, write_report
 
     command = (
         "recagent " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -295,27 +322,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     if args.adapter is None and (DEFAULT_ADAPTER / "adapter_config.json").exists():
         args.adapter = DEFAULT_ADAPTER
-    config = EvalConfig(
-        dataset=args.dataset,
-        users=args.users,
-        llm_users=args.llm_users,
-        seed=args.seed,
-        adapter=args.adapter,
-        base_model=args.base_model,
-        justify_users=args.justify_users,
-        out_dir=args.out,
-        threads=args.threads,
-        dtype=args.dtype,
-        command=command,
-    )
     if args.adapter is not None and not (args.adapter / "adapter_config.json").exists():
         print(
             f"recagent: error: {args.adapter}: no adapter_config.json (run 'recagent finetune' first)",
             file=sys.stderr,
         )
         return 2
+    out = args.out or results_dir(args.dataset)
+    config = EvalConfig(
+        dataset=args.dataset,
+        ties=args.ties,
+        users=args.users,
+        llm_users=args.llm_users,
+        seed=args.seed,
+        adapter=args.adapter,
+        base_model=args.base_model,
+        justify_users=args.justify_users,
+        llm=not args.no_llm,
+        fusion_users=args.fusion_users,
+        index_dir=args.index,
+        out_dir=out,
+        threads=args.threads,
+        dtype=args.dtype,
+        command=command,
+    )
     report = run_evaluation(config, log=lambda m: print(m, file=sys.stderr))
-    md, _, png = write_report(report, args.out)
+    md, _, png = write_report(report, out)
     print(md.read_text(encoding="utf-8"))
     print(f"table: {md}\nchart: {png}")
     return 0
@@ -336,13 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
     build = index.add_parser("build", help="encode a catalogue and write a FAISS index folder")
     build.add_argument("--dataset", required=True, help=DATASET_HELP)
     build.add_argument("--events", help="interactions file (.csv/.jsonl) for a custom catalogue")
-    build.add_argument(
-        "--kind",
-        choices=["flat", "hnsw", "auto"],
-        default="flat",
-        help="flat = exact (default), hnsw = approximate, auto = by catalogue size (see README)",
-    )
     build.add_argument("--out", type=Path, help="index folder (default: in the cache dir)")
+    build.add_argument(
+        "--text-only", action="store_true", help="no sequential model: text vectors only (MiniLM)"
+    )
+    build.add_argument(
+        "--ties",
+        choices=("shuffle", "file"),
+        help="same-second events: shuffle (default) or the file's order",
+    )
+    build.add_argument("--epochs", type=int, help="most SASRec epochs (default 80; early stopping decides)")
+    build.add_argument("--device", help="cpu (default) or cuda for SASRec training")
+    build.add_argument(
+        "--threads", type=int, help="torch/FAISS threads (default: RECAGENT_THREADS or all cores)"
+    )
     build.set_defaults(func=cmd_index_build)
 
     rec = sub.add_parser("recommend", help="recommend items for a user")
@@ -449,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_llm.set_defaults(func=cmd_serve_llm)
 
     ft = sub.add_parser(
-        "finetune", help="LoRA-tune the LLM ranker on MovieLens-1M (LlamaRec-style label targets)"
+        "finetune", help="LoRA-tune the LLM ranker on MovieLens-1M on the served retriever's candidates"
     )
     ft.add_argument(
         "--dataset", default="ml-1m", choices=["ml-1m", "ml-100k"], help="bundled dataset (default ml-1m)"
@@ -461,8 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--examples",
         type=int,
         default=2000,
-        help="most training examples (default 2000; ml-1m has ~1,400 users outside the eval sample whose "
-        "validation item retrieval finds)",
+        help="most training examples (default 2000: users outside the eval sample whose next item the served "
+        "retriever finds, --prefixes per user)",
     )
     ft.add_argument(
         "--eval-users", type=int, default=1000, help="eval sample excluded from training (default 1000)"
@@ -486,12 +525,15 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--grad-accum", type=int, default=2, help="micro-batches per optimizer step (default 2)")
     ft.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     ft.add_argument("--save-every", type=int, default=25, help="checkpoint every N steps (default 25)")
-    ft.add_argument("--history-titles", type=int, default=3, help="liked titles in each prompt (default 3)")
     ft.add_argument(
-        "--justification-share", type=float, default=0.0, help="share of examples with a justification target"
+        "--ties",
+        choices=("shuffle", "file"),
+        default="shuffle",
+        help="the split's tie protocol (default shuffle)",
     )
+    ft.add_argument("--prefixes", type=int, default=2, help="history prefixes per training user (default 2)")
     ft.add_argument(
-        "--hybrid", help="'method:weight:half_life' for retrieval (default: chosen on validation)"
+        "--keep-order", action="store_true", help="list candidates in retrieval order instead of shuffled"
     )
     ft.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming the newest checkpoint"
@@ -508,27 +550,42 @@ def build_parser() -> argparse.ArgumentParser:
     ft.set_defaults(func=cmd_finetune)
 
     ev = sub.add_parser(
-        "eval", help="offline evaluation: six systems, leave-one-out, full ranking, table + chart"
+        "eval",
+        help="offline evaluation of the served pipeline and baselines: leave-one-out, full ranking, table + chart",
     )
     ev.add_argument(
         "--dataset", default="ml-1m", choices=["ml-1m", "ml-100k"], help="bundled dataset (default ml-1m)"
     )
     ev.add_argument(
+        "--ties",
+        choices=("shuffle", "file"),
+        default="shuffle",
+        help="same-second events: a seeded per-user shuffle (default, no leak) or the file's order "
+        "(as published MovieLens numbers)",
+    )
+    ev.add_argument(
         "--users", type=int, default=1000, help="seeded random sample of test users (default 1000)"
     )
     ev.add_argument("--llm-users", type=int, help="users for the LLM rows (default: --users)")
+    ev.add_argument("--no-llm", action="store_true", help="retrieval rows only")
+    ev.add_argument(
+        "--fusion-users", type=int, default=300, help="validation users that choose the fusion weight (300)"
+    )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument(
         "--adapter",
         type=Path,
-        help="LoRA adapter folder for the LoRA row (default: finetune/adapters/smollm2-ranker when "
+        help="LoRA adapter folder for the LoRA rows (default: finetune/adapters/smollm2-ranker when "
         "'recagent finetune' has written it there)",
     )
     ev.add_argument("--base-model", default="smollm2")
     ev.add_argument(
-        "--justify-users", type=int, default=20, help="users whose top pick is justified (default 20)"
+        "--justify-users", type=int, default=100, help="users whose top pick is justified (default 100)"
     )
-    ev.add_argument("--out", type=Path, default=Path("benchmarks/results/ml1m-eval"), help="results folder")
+    ev.add_argument(
+        "--index", type=Path, help="served index folder (default: the cache dir's; built if missing)"
+    )
+    ev.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<dataset>-eval)")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument(
         "--dtype",

@@ -111,7 +111,7 @@ def test_session_remembers_constraints_across_turns(recommender: Recommender) ->
         user_id="7", query="with a great soundtrack", session_id="s-mem", k=10, justify=False
     )
     result = recommender.recommend(second)
-    session = recommender.memory.get("s-mem")
+    session = recommender.memory.get("s-mem", "7")
     assert session is not None and session.turns == [first, "with a great soundtrack"]
     assert session.item_filter() == ItemFilter(exclude_genres=("Horror",), year_min=1990, year_max=1999)
     for rec in result.recommendations:

@@ -49,7 +49,7 @@ TIE = 2e-3  # float32 on two different kernels: pairs closer than this may swap
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return Settings()
+    return Settings(sequential=False)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def prompts(settings: Settings):
     from recagent.retrieval import Encoder
 
     data = load_bundled("ml-100k")
-    index = open_index(data, settings, Encoder(settings.encoder, cache_dir=settings.cache_dir))
+    index, _ = open_index(data, settings, Encoder(settings.encoder, cache_dir=settings.cache_dir))
     builder = ProfileBuilder(index)
     queries = [None, "something light and funny", "a tense thriller", "an old classic", "animated"]
     conversations = []

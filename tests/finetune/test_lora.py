@@ -6,29 +6,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recagent.finetune import (
-    LeaveOneOut,
-    LoraSettings,
-    PopularityScorer,
-    TrainingPair,
-    build_examples,
-    train_lora,
-)
-from recagent.retrieval import load_bundled_arrays
+from recagent.agent import Recommender
+from recagent.finetune import LoraSettings, ServedScorer, TrainingPair, build_examples, train_lora
+from recagent.retrieval import Encoder, LeaveOneOut, load_bundled_arrays
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def pairs() -> list[TrainingPair]:
+def pairs(ml100k_served, encoder: Encoder) -> list[TrainingPair]:
+    _, index, model = ml100k_served
     split = LeaveOneOut(load_bundled_arrays("ml-100k"))
-    users = split.sample_users(300, seed=5).tolist()
-    examples = list(build_examples(split, PopularityScorer(split), users, "valid", limit=6))
+    served = ServedScorer(Recommender(index, encoder, None, sequence=model))
+    examples = list(build_examples(split, served, split.sample_users(300, seed=5).tolist(), limit=6))
     assert len(examples) == 6
-    return [
-        TrainingPair(conversation=list(ex.conversation(split.data.catalog)), target=ex.target_label)  # type: ignore[arg-type]
-        for ex in examples
-    ]
+    return [TrainingPair(conversation=list(ex.conversation), target=ex.target_label) for ex in examples]  # type: ignore[arg-type]
 
 
 def test_tiny_finetune_loss_falls_adapter_reloads_and_resumes(

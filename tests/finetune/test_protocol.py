@@ -3,27 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recagent.finetune import LeaveOneOut, PopularityScorer, build_examples, recency_query
-from recagent.finetune.protocol import full_ranks
-from recagent.retrieval import Dataset, load_bundled_arrays
+from recagent.agent import Recommender
+from recagent.finetune import PopularityScorer, ServedScorer, build_examples, full_ranks, recency_query
+from recagent.retrieval import Encoder, LeaveOneOut, load_bundled_arrays
 
 
 @pytest.fixture(scope="module")
 def split() -> LeaveOneOut:
     return LeaveOneOut(load_bundled_arrays("ml-100k"))
-
-
-def test_columnar_split_agrees_with_leave_one_out_split(split: LeaveOneOut, ml100k: Dataset) -> None:
-    reference = ml100k.split()
-    ids = split.data.item_ids
-    assert set(reference.test) == {split.data.user_ids[u] for u in np.flatnonzero(split.evaluable)}
-    for user, uid in enumerate(split.data.user_ids):
-        if uid not in reference.test:
-            continue
-        assert ids[split.target(user, "test")] == reference.test[uid].item_id
-        assert ids[split.target(user, "valid")] == reference.valid[uid].item_id
-        items, _ = split.history(user, "valid")
-        assert [ids[i] for i in items] == [e.item_id for e in reference.train[uid]]
 
 
 def test_training_rows_hold_no_validation_or_test_event(split: LeaveOneOut) -> None:
@@ -41,19 +28,27 @@ def test_test_history_ends_with_the_validation_item(split: LeaveOneOut) -> None:
     assert split.target(user, "test") not in split.history(user, "valid")[0][-1:]
 
 
-def test_training_examples_never_use_test_items(split: LeaveOneOut) -> None:
-    users = split.sample_users(200, seed=3)
-    examples = list(build_examples(split, PopularityScorer(split), users.tolist(), "valid"))
-    assert examples, "popularity should retrieve some validation items"
+def test_training_examples_never_use_test_items(split: LeaveOneOut, ml100k_served, encoder: Encoder) -> None:
+    _, index, model = ml100k_served
+    served = ServedScorer(Recommender(index, encoder, None, sequence=model))
+    users = split.sample_users(120, seed=3)
+    examples = list(build_examples(split, served, users.tolist(), prefixes=3))
+    assert examples and {ex.prefix for ex in examples} == {0, 1, 2}
     by_id = {uid: n for n, uid in enumerate(split.data.user_ids)}
     ids = split.data.item_ids
+    labels = set()
     for ex in examples:
         user = by_id[ex.user_id]
-        assert ex.target_item == ids[split.target(user, "valid")]
-        assert ids[split.target(user, "test")] not in {h.item_id for h in ex.history}
+        held_out = {ids[split.target(user, "test")], ids[split.target(user, "valid")]}
+        if ex.prefix == 0:
+            assert ex.target_item == ids[split.target(user, "valid")]
+        else:
+            assert ex.target_item not in held_out
+        prompt = ex.conversation[-1]["content"]
         assert ex.candidates[ord(ex.target_label) - ord("A")] == ex.target_item
-    with pytest.raises(ValueError, match="never"):
-        next(build_examples(split, PopularityScorer(split), users.tolist(), "test"))
+        assert split.data.catalog[ids[split.target(user, "test")]].display_title not in prompt.split("Candidates:")[0]
+        labels.add(ex.target_label)
+    assert len(labels) > 5  # shuffled candidates: the answer is not always near "A"
 
 
 def test_full_ranking_excludes_rated_items_and_sampling_is_seeded(split: LeaveOneOut) -> None:

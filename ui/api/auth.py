@@ -9,6 +9,7 @@ for, or get recommendations as the users it is bound to; anonymous requests (no 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from pathlib import Path
@@ -48,6 +49,13 @@ class KeyGrant(BaseModel):
             if pattern == user_id:
                 return True
         return False
+
+    def session_scope(self, user_id: str | None, session_id: str | None) -> str | None:
+        """The session id the pipeline sees. A user's sessions are already theirs (memory is keyed by user);
+        an anonymous session is prefixed with the key's fingerprint so two keys never share one."""
+        if session_id is None or user_id is not None:
+            return session_id
+        return f"anon-{hashlib.sha256(self.key.encode()).hexdigest()[:12]}:{session_id}"
 
 
 OPEN_GRANT = KeyGrant(key="-", users=("*",))

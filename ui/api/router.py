@@ -94,8 +94,8 @@ async def list_models(s: Serving) -> ModelList:
 async def chat_completions(body: ChatCompletionRequest, s: Serving, key: Grant) -> Any:
     authorise(key, body.user_id)
     if not body.stream:
-        return await s.chat(body)
-    stream = await s.prepare_stream(body)
+        return await s.chat(body, key)
+    stream = await s.prepare_stream(body, key)
     return StreamingResponse(_guarded(stream), media_type="text/event-stream")
 
 
@@ -112,7 +112,8 @@ async def _guarded(stream: AsyncIterator[str]) -> AsyncIterator[str]:
 @router.post("/v1/recommendations", response_model=RecommendationResult, tags=["recagent"])
 async def recommendations(body: RecommendationRequest, s: Serving, key: Grant) -> RecommendationResult:
     authorise(key, body.user_id, param="user_id")
-    return await s.recommend(body)
+    scoped = body.model_copy(update={"session_id": key.session_scope(body.user_id, body.session_id)})
+    return await s.recommend(scoped)
 
 
 @router.get("/v1/users/{user_id}/profile", response_model=ProfileResponse, tags=["recagent"])

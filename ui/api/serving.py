@@ -24,6 +24,7 @@ from recagent.agent.agent_mode import ChatMode, ToolCallingChat
 from recagent.agent.llm import ChatMessage
 from recagent.agent.tools import profile_dict
 
+from .auth import OPEN_GRANT, KeyGrant
 from .protocol import (
     AssistantMessage,
     ChatCompletionChunk,
@@ -187,7 +188,9 @@ class OpenAIServing:
 
     # -------------------------------------------------------------- chat completions
 
-    def to_recommendation_request(self, request: ChatCompletionRequest) -> RecommendationRequest:
+    def to_recommendation_request(
+        self, request: ChatCompletionRequest, grant: KeyGrant = OPEN_GRANT
+    ) -> RecommendationRequest:
         user_turns = [m.text.strip() for m in request.messages if m.role == "user"]
         user_turns = [t for t in user_turns if t]
         if not user_turns:
@@ -202,7 +205,7 @@ class OpenAIServing:
             user_id=request.user_id,
             query=user_turns[-1],
             history=user_turns[:-1][-100:],
-            session_id=request.session_id,
+            session_id=grant.session_scope(request.user_id, request.session_id),
             k=options.k,
             filters=options.filters,
             exclude_seen=options.exclude_seen,
@@ -225,9 +228,11 @@ class OpenAIServing:
             mode=mode,
         )
 
-    async def chat(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+    async def chat(
+        self, request: ChatCompletionRequest, grant: KeyGrant = OPEN_GRANT
+    ) -> ChatCompletionResponse:
         self.check_model(request.model)
-        rec_request = self.to_recommendation_request(request)
+        rec_request = self.to_recommendation_request(request, grant)
         prompt = "\n".join(m.text for m in request.messages)
         if self.agent is not None:
             messages: list[ChatMessage] = [
@@ -242,12 +247,14 @@ class OpenAIServing:
         result = await self.recommend(rec_request)
         return self._response(answer_text(result), result, prompt, "pipeline")
 
-    async def prepare_stream(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
+    async def prepare_stream(
+        self, request: ChatCompletionRequest, grant: KeyGrant = OPEN_GRANT
+    ) -> AsyncIterator[str]:
         """Validate and rank before the first byte, so errors are proper HTTP errors, then stream."""
         self.check_model(request.model)
-        rec_request = self.to_recommendation_request(request)
+        rec_request = self.to_recommendation_request(request, grant)
         if self.agent is not None:
-            response = await self.chat(request)
+            response = await self.chat(request, grant)
             return self._stream_agent(request, response)
         try:
             profile, ranked = await run_in_threadpool(self.recommender.rank, rec_request)

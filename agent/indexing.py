@@ -1,0 +1,184 @@
+"""The served item index: built (text vectors, SASRec on the TRAIN rows, λ chosen on validation) or loaded.
+
+One folder per dataset and tie protocol holds everything the pipeline needs: the FAISS vectors, the text part,
+the sequential model with the fingerprint of the data it was trained on, and ``fused.json`` with λ. A catalogue
+without events gets a text-only index. ``recagent index build``, ``build_recommender`` (first start) and
+``recagent eval`` all come through here, so what is evaluated is what is served.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from recagent.retrieval import (
+    Dataset,
+    Encoder,
+    IndexError_,
+    InteractionArrays,
+    ItemIndex,
+    LeaveOneOut,
+    Phase,
+    SequentialConfig,
+    SequentialIndex,
+    SequentialModel,
+    data_fingerprint,
+    fit_sequential,
+    load_bundled_arrays,
+    load_index,
+)
+from recagent.retrieval.datasets import BUNDLED_DATASETS
+from recagent.retrieval.threads import log_to_stderr
+
+from .privacy import DEFAULT_REDACTOR
+from .profile_builder import ProfileBuilder
+from .query import QueryBuilder
+
+TEXT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+MIN_EVENTS_FOR_SEQUENTIAL = 1000
+
+
+class TextWeightRow(BaseModel):
+    text_weight: float
+    valid_ndcg_at_10: float
+
+
+class IndexReport(BaseModel):
+    """How a served index was made (``index.json`` in its folder)."""
+
+    dataset: str
+    ties: str
+    items: int
+    sequential: bool
+    text_weight: float | None = None
+    tuning: list[TextWeightRow] = Field(default_factory=list)
+    tune_users: int = 0
+    seconds: float = 0.0
+
+
+def split_of(dataset: Dataset) -> LeaveOneOut:
+    """The leave-one-out split of a dataset under its tie protocol (bundled ones read straight into arrays)."""
+    if dataset.name in BUNDLED_DATASETS:
+        data = load_bundled_arrays(dataset.name, dataset.ties)
+    else:
+        data = InteractionArrays.from_dataset(dataset)
+    return LeaveOneOut(data)
+
+
+def text_parts_and_states(
+    index: ItemIndex, model: SequentialModel, split: LeaveOneOut, users: Sequence[int], phase: Phase
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each user: the served query's text part (of the profile a :class:`ProfileBuilder` makes from the
+    history) and SASRec's state after it, computed by the served :class:`QueryBuilder`."""
+    builder = ProfileBuilder(index, ties=split.data.ties)
+    queries = QueryBuilder(index, None, DEFAULT_REDACTOR, model)
+    dim = index.text_vector(index.catalog.ids[0]).shape[0]
+    texts, states = [], []
+    for user in users:
+        profile = builder.build(split.data.user_ids[int(user)], split.history_events(int(user), phase))
+        text = queries.text_part(profile, None)
+        state = queries.sequence_state(profile)
+        texts.append(np.zeros(dim, np.float32) if text is None else text)
+        states.append(np.zeros(model.dim, np.float32) if state is None else state)
+    return np.stack(texts), np.stack(states)
+
+
+def choose_text_weight(
+    text_vectors: np.ndarray,
+    model: SequentialModel,
+    split: LeaveOneOut,
+    index: ItemIndex,
+    users: np.ndarray,
+    weights: Sequence[float] = TEXT_WEIGHTS,
+) -> tuple[float, list[TextWeightRow]]:
+    """λ with the best validation NDCG@10 of ``λ·cos(text part, item text) + state·item``."""
+    texts, states = text_parts_and_states(index, model, split, users.tolist(), "valid")
+    text_scores = texts @ text_vectors.T
+    seq_scores = states @ model.item_vectors().T
+    rows = []
+    for weight in weights:
+        scores = seq_scores + weight * text_scores
+        gains = []
+        for row, user in enumerate(users):
+            s = scores[row].copy()
+            s[split.history(int(user), "valid")[0]] = -np.inf
+            rank = int(np.count_nonzero(s > s[split.target(int(user), "valid")]))
+            gains.append(1.0 / np.log2(rank + 2) if rank < 10 else 0.0)
+        rows.append(TextWeightRow(text_weight=weight, valid_ndcg_at_10=round(float(np.mean(gains)), 5)))
+    best = max(rows, key=lambda r: (r.valid_ndcg_at_10, -r.text_weight))
+    return best.text_weight, rows
+
+
+def build_index(
+    dataset: Dataset,
+    encoder: Encoder,
+    folder: Path,
+    config: SequentialConfig | None = None,
+    sequential: bool = True,
+    tune_users: int = 1000,
+    progress: bool = True,
+    log: Callable[[str], None] = log_to_stderr,
+) -> tuple[ItemIndex, SequentialModel | None]:
+    """Encode the catalogue, train SASRec on the TRAIN rows (resumable, in ``folder``), choose λ, save."""
+    start = time.perf_counter()
+    text = encoder.encode([item.embedding_text() for item in dataset.catalog], show_progress=progress)
+    report = IndexReport(
+        dataset=dataset.name, ties=dataset.ties, items=len(dataset.catalog), sequential=False
+    )
+    if not sequential or len(dataset.events) < MIN_EVENTS_FOR_SEQUENTIAL:
+        index = ItemIndex(dataset.catalog, text, encoder.model_name, kind="auto")
+        model = None
+    else:
+        split = split_of(dataset)
+        log(
+            f"training SASRec on the TRAIN rows of {dataset.name} ({len(split.data.items):,} events, ties={dataset.ties})"
+        )
+        model = fit_sequential(split, config, folder=folder, progress=progress, log=log)
+        probe = SequentialIndex(dataset.catalog, text, model.item_vectors(), encoder.model_name, 1.0)
+        users = split.sample_users(tune_users, seed=1)
+        weight, rows = choose_text_weight(text, model, split, probe, users)
+        log(
+            "text weight on validation: "
+            + ", ".join(f"{r.text_weight:g}→{r.valid_ndcg_at_10:.4f}" for r in rows)
+        )
+        index = SequentialIndex(
+            dataset.catalog, text, model.item_vectors(), encoder.model_name, weight, kind="auto"
+        )
+        report = report.model_copy(
+            update={"sequential": True, "text_weight": weight, "tuning": rows, "tune_users": len(users)}
+        )
+    index.save(folder)
+    report.seconds = round(time.perf_counter() - start, 1)
+    (folder / "index.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    return index, model
+
+
+def load_served_index(
+    folder: Path, dataset: Dataset, encoder_name: str
+) -> tuple[ItemIndex, SequentialModel | None]:
+    """Load a built folder and check it against the dataset: same items, same data under the same protocol."""
+    index = load_index(folder, expected_encoder=encoder_name)
+    if len(index) != len(dataset.catalog):
+        raise IndexError_(
+            f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
+        )
+    if set(index.catalog.ids) != set(dataset.catalog.ids):
+        raise IndexError_(
+            f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
+        )
+    if not isinstance(index, SequentialIndex):
+        return index, None
+    model = SequentialModel.load(folder, expected_fingerprint=data_fingerprint(split_of(dataset)))
+    return index, model
+
+
+def index_report(folder: Path) -> IndexReport | None:
+    path = folder / "index.json"
+    if not path.exists():
+        return None
+    return IndexReport.model_validate(json.loads(path.read_text(encoding="utf-8")))
