@@ -29,7 +29,9 @@ def _check(result: RecommendationResult, recommender: Recommender, allowed_ids: 
     for rec in result.recommendations:
         assert catalog[rec.item.id] == rec.item
         just = rec.justification
-        assert just is not None and 1 <= len(just.text) <= 280
+        if just is None:  # a request that asked for no justification
+            continue
+        assert 1 <= len(just.text) <= 280
         assert "<|" not in just.text and "\u202e" not in just.text
         if just.source == "generated":
             allowed = [rec.item, *(catalog[e.item_id] for e in rec.evidence if e.item_id)]
@@ -89,8 +91,12 @@ def test_hostile_chat_turns_with_the_real_model(
         ml100k_index, encoder, LocalBackend("smollm2", cache_dir=cache_dir), histories=ml100k.by_user
     )
     held = 0
-    for _, text in HOSTILE_TEXTS:
-        request = RecommendationRequest(user_id="1", query=text[:4000], k=3)
-        _check(recommender.recommend(request), recommender, _allowed(recommender, request), 3)
+    for n, (_, text) in enumerate(HOSTILE_TEXTS):
+        # Every text goes through the real ranker; every third also through the real justifier (generation is
+        # ~10 s a turn on a 2-core CPU without native bf16, and the suite must stay under 15 minutes).
+        request = RecommendationRequest(user_id="1", query=text[:4000], k=3, justify=n % 3 == 0)
+        result = recommender.recommend(request)
+        assert all((r.justification is not None) == request.justify for r in result.recommendations)
+        _check(result, recommender, _allowed(recommender, request), 3)
         held += 1
     assert held == len(HOSTILE_TEXTS)
