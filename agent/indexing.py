@@ -1,4 +1,5 @@
-"""The served item index: built (text vectors, SASRec on the TRAIN rows, λ chosen on validation) or loaded.
+"""The served item index: built (text vectors, SASRec and item2vec on the TRAIN rows, fusion weights chosen on
+validation) or loaded.
 
 One folder per dataset and tie protocol holds everything the pipeline needs: the FAISS vectors, the text part,
 the sequential model with the fingerprint of the data it was trained on, and ``fused.json`` with λ. A catalogue
@@ -28,6 +29,7 @@ from recagent.retrieval import (
     SequentialIndex,
     SequentialModel,
     data_fingerprint,
+    fit_item2vec,
     fit_sequential,
     load_bundled_arrays,
     load_index,
@@ -39,12 +41,14 @@ from .privacy import DEFAULT_REDACTOR
 from .profile_builder import ProfileBuilder
 from .query import QueryBuilder
 
-TEXT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+TEXT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+COLLAB_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 MIN_EVENTS_FOR_SEQUENTIAL = 1000
 
 
 class TextWeightRow(BaseModel):
     text_weight: float
+    collab_weight: float = 0.0
     valid_ndcg_at_10: float
 
 
@@ -56,6 +60,7 @@ class IndexReport(BaseModel):
     items: int
     sequential: bool
     text_weight: float | None = None
+    collab_weight: float | None = None
     tuning: list[TextWeightRow] = Field(default_factory=list)
     tune_users: int = 0
     seconds: float = 0.0
@@ -70,48 +75,59 @@ def split_of(dataset: Dataset) -> LeaveOneOut:
     return LeaveOneOut(data)
 
 
-def text_parts_and_states(
-    index: ItemIndex, model: SequentialModel, split: LeaveOneOut, users: Sequence[int], phase: Phase
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each user: the served query's text part (of the profile a :class:`ProfileBuilder` makes from the
-    history) and SASRec's state after it, computed by the served :class:`QueryBuilder`."""
+def query_parts(
+    index: SequentialIndex, model: SequentialModel, split: LeaveOneOut, users: Sequence[int], phase: Phase
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each user, the served query's three parts as the served :class:`QueryBuilder` computes them from the
+    profile a :class:`ProfileBuilder` makes of the history: text, SASRec state, collaborative (zeros if none)."""
     builder = ProfileBuilder(index, ties=split.data.ties)
     queries = QueryBuilder(index, None, DEFAULT_REDACTOR, model)
-    dim = index.text_vector(index.catalog.ids[0]).shape[0]
-    texts, states = [], []
+    texts, states, collabs = [], [], []
     for user in users:
         profile = builder.build(split.data.user_ids[int(user)], split.history_events(int(user), phase))
-        text = queries.text_part(profile, None)
-        state = queries.sequence_state(profile)
-        texts.append(np.zeros(dim, np.float32) if text is None else text)
+        text, state, collab = (
+            queries.text_part(profile, None),
+            queries.sequence_state(profile),
+            queries.collab_part(profile),
+        )
+        texts.append(np.zeros(index.text_dim, np.float32) if text is None else text)
         states.append(np.zeros(model.dim, np.float32) if state is None else state)
-    return np.stack(texts), np.stack(states)
+        collabs.append(np.zeros(max(1, index.collab_dim), np.float32) if collab is None else collab)
+    return np.stack(texts), np.stack(states), np.stack(collabs)
 
 
-def choose_text_weight(
-    text_vectors: np.ndarray,
+def choose_weights(
+    index: SequentialIndex,
     model: SequentialModel,
     split: LeaveOneOut,
-    index: ItemIndex,
     users: np.ndarray,
-    weights: Sequence[float] = TEXT_WEIGHTS,
-) -> tuple[float, list[TextWeightRow]]:
-    """λ with the best validation NDCG@10 of ``λ·cos(text part, item text) + state·item``."""
-    texts, states = text_parts_and_states(index, model, split, users.tolist(), "valid")
-    text_scores = texts @ text_vectors.T
+    text_weights: Sequence[float] = TEXT_WEIGHTS,
+    collab_weights: Sequence[float] = COLLAB_WEIGHTS,
+) -> tuple[float, float, list[TextWeightRow]]:
+    """(λt, λc) with the best validation NDCG@10 of ``state·item + λt·cos(text) + λc·cos(item2vec)``."""
+    texts, states, collabs = query_parts(index, model, split, users.tolist(), "valid")
+    text_scores = texts @ index.text_vectors.T
     seq_scores = states @ model.item_vectors().T
+    collab_scores = collabs @ index.collab_vectors.T if index.collab_vectors is not None else 0.0 * seq_scores
+    seen = [split.history(int(u), "valid")[0] for u in users]
+    targets = [split.target(int(u), "valid") for u in users]
     rows = []
-    for weight in weights:
-        scores = seq_scores + weight * text_scores
-        gains = []
-        for row, user in enumerate(users):
-            s = scores[row].copy()
-            s[split.history(int(user), "valid")[0]] = -np.inf
-            rank = int(np.count_nonzero(s > s[split.target(int(user), "valid")]))
-            gains.append(1.0 / np.log2(rank + 2) if rank < 10 else 0.0)
-        rows.append(TextWeightRow(text_weight=weight, valid_ndcg_at_10=round(float(np.mean(gains)), 5)))
-    best = max(rows, key=lambda r: (r.valid_ndcg_at_10, -r.text_weight))
-    return best.text_weight, rows
+    for tw in text_weights:
+        for cw in collab_weights if index.collab_vectors is not None else [0.0]:
+            scores = seq_scores + tw * text_scores + cw * collab_scores
+            gains = []
+            for row in range(len(users)):
+                s = scores[row].copy()
+                s[seen[row]] = -np.inf
+                rank = int(np.count_nonzero(s > s[targets[row]]))
+                gains.append(1.0 / np.log2(rank + 2) if rank < 10 else 0.0)
+            rows.append(
+                TextWeightRow(
+                    text_weight=tw, collab_weight=cw, valid_ndcg_at_10=round(float(np.mean(gains)), 5)
+                )
+            )
+    best = max(rows, key=lambda r: (r.valid_ndcg_at_10, -r.text_weight - r.collab_weight))
+    return best.text_weight, best.collab_weight, rows
 
 
 def build_index(
@@ -124,7 +140,8 @@ def build_index(
     progress: bool = True,
     log: Callable[[str], None] = log_to_stderr,
 ) -> tuple[ItemIndex, SequentialModel | None]:
-    """Encode the catalogue, train SASRec on the TRAIN rows (resumable, in ``folder``), choose λ, save."""
+    """Encode the catalogue, train SASRec and item2vec on the TRAIN rows (SASRec resumable, in ``folder``),
+    choose the fusion weights on validation, save."""
     start = time.perf_counter()
     text = encoder.encode([item.embedding_text() for item in dataset.catalog], show_progress=progress)
     report = IndexReport(
@@ -139,18 +156,39 @@ def build_index(
             f"training SASRec on the TRAIN rows of {dataset.name} ({len(split.data.items):,} events, ties={dataset.ties})"
         )
         model = fit_sequential(split, config, folder=folder, progress=progress, log=log)
-        probe = SequentialIndex(dataset.catalog, text, model.item_vectors(), encoder.model_name, 1.0)
-        users = split.sample_users(tune_users, seed=1)
-        weight, rows = choose_text_weight(text, model, split, probe, users)
-        log(
-            "text weight on validation: "
-            + ", ".join(f"{r.text_weight:g}→{r.valid_ndcg_at_10:.4f}" for r in rows)
+        users, items, _ = split.train_rows()
+        collab = fit_item2vec(users, items, split.n_items, factors=128, window=5, seed=0)
+        probe = SequentialIndex(
+            dataset.catalog,
+            text,
+            model.item_vectors(),
+            encoder.model_name,
+            1.0,
+            collab_vectors=collab,
+            collab_weight=1.0,
         )
+        tuned = split.sample_users(tune_users, seed=1)
+        text_weight, collab_weight, rows = choose_weights(probe, model, split, tuned)
+        log(f"on validation: λ text {text_weight:g}, λ item2vec {collab_weight:g} (NDCG@10 "
+            f"{max(r.valid_ndcg_at_10 for r in rows):.4f}; SASRec alone {rows[0].valid_ndcg_at_10:.4f})")  # fmt: skip
         index = SequentialIndex(
-            dataset.catalog, text, model.item_vectors(), encoder.model_name, weight, kind="auto"
+            dataset.catalog,
+            text,
+            model.item_vectors(),
+            encoder.model_name,
+            text_weight,
+            kind="auto",
+            collab_vectors=collab,
+            collab_weight=collab_weight,
         )
         report = report.model_copy(
-            update={"sequential": True, "text_weight": weight, "tuning": rows, "tune_users": len(users)}
+            update={
+                "sequential": True,
+                "text_weight": text_weight,
+                "collab_weight": collab_weight,
+                "tuning": rows,
+                "tune_users": len(tuned),
+            }
         )
     index.save(folder)
     report.seconds = round(time.perf_counter() - start, 1)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from recagent.retrieval import Encoder, ItemIndex, SequentialModel
+from recagent.retrieval import Encoder, ItemIndex, SequentialIndex, SequentialModel
 
 from .privacy import Redactor
 from .profile import UserProfile
@@ -82,10 +82,17 @@ class QueryBuilder:
         positions = self.sequence.positions(profile.seen)
         return self.sequence.state(positions) if positions else None
 
+    def collab_part(self, profile: UserProfile) -> np.ndarray | None:
+        """The item2vec part (where the index has one): a recency-weighted mean of the user's last items."""
+        if not isinstance(self.index, SequentialIndex) or not profile.seen:
+            return None
+        catalog = self.index.catalog
+        return self.index.collab_query([catalog.position(i) for i in profile.seen if i in catalog])
+
     def query_vector(self, profile: UserProfile, query: str | None) -> np.ndarray:
         """The query in the index's space: the text part (profile, conversation) and, where the index fuses
-        behaviour, the sequence state. In a conversation the text part counts ``conversation_text_scale``
-        times more, so what the user asks for now can outweigh what they usually watch."""
+        behaviour, the sequence state and the collaborative part. In a conversation the text part counts
+        ``conversation_text_scale`` times more, so what the user asks for now can outweigh their habits."""
         text = self.text_part(profile, query)
         state = self.sequence_state(profile)
         if text is None and state is None:
@@ -94,4 +101,4 @@ class QueryBuilder:
             )
         talking = profile.short_term_vector is not None or bool(query)
         scale = self.conversation_text_scale if talking and state is not None else 1.0
-        return self.index.query(text, state, scale).astype(np.float32)
+        return self.index.query(text, state, scale, self.collab_part(profile)).astype(np.float32)

@@ -560,10 +560,13 @@ def markdown_table(report: EvalReport) -> str:
     ]
     extra = []
     if report.index is not None and report.index.text_weight is not None:
+        best = max(report.index.tuning, key=lambda r: r.valid_ndcg_at_10)
+        alone = next((r for r in report.index.tuning if r.text_weight == 0 and r.collab_weight == 0), None)
         extra.append(
-            f"- served index: SASRec ⊕ MiniLM text, λ = {report.index.text_weight:g} chosen on validation ("
-            + ", ".join(f"{r.text_weight:g}→{r.valid_ndcg_at_10:.4f}" for r in report.index.tuning)
-            + ")"
+            f"- served index: SASRec ⊕ MiniLM text ⊕ item2vec; λ text = {report.index.text_weight:g}, λ item2vec = "
+            f"{report.index.collab_weight or 0:g}, chosen on validation items of {report.index.tune_users} users "
+            f"(NDCG@10 {best.valid_ndcg_at_10:.4f}"
+            + (f"; SASRec alone {alone.valid_ndcg_at_10:.4f})" if alone else ")")
         )
     if report.sequential:
         seq = report.sequential

@@ -26,6 +26,7 @@ from recagent.retrieval import (
     fit_als,
     fit_collaborative,
     fuse,
+    recency_query,
 )
 
 
@@ -82,15 +83,6 @@ class ALSScorer(Scorer):
         return self.item_factors @ user
 
 
-def recency_query(vectors: np.ndarray, items: np.ndarray, half_life: float = 2.0) -> np.ndarray:
-    """Every interaction counts as interest (the protocol's next item may be rated anything), the most
-    recent ones most: weights halve every ``half_life`` events back."""
-    w = 0.5 ** (np.arange(len(items))[::-1] / half_life)
-    q = (vectors[items] * w[:, None]).sum(axis=0)
-    n = float(np.linalg.norm(q))
-    return (q / n if n > 0 else q).astype(np.float32)
-
-
 class VectorScorer(Scorer):
     """A recency-weighted mean of the history's item vectors against every item vector."""
 
@@ -118,7 +110,7 @@ class SequentialScorer(Scorer):
 class ServedScorer(Scorer):
     """The served retriever: the :class:`Recommender`'s profile and query against its index's vectors."""
 
-    name = "Served retriever (SASRec ⊕ text)"
+    name = "Served retriever (SASRec ⊕ text ⊕ item2vec)"
 
     def __init__(self, recommender: Recommender) -> None:
         self.recommender = recommender

@@ -23,7 +23,7 @@ from .events import (
     load_events,
     tie_key,
 )
-from .fused import SequentialIndex, fuse_sequential, load_index
+from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows
 from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
 from .index import EXACT_MAX_ITEMS, IndexChoice, IndexError_, IndexMeta, ItemIndex, choose_index
 from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
@@ -81,6 +81,8 @@ __all__ = [
     "load_dataset",
     "load_events",
     "load_index",
+    "recency_query",
+    "unit_rows",
     "tie_key",
     "normalise_title",
 ]

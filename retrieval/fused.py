@@ -1,18 +1,21 @@
-"""The served item space: each item's text embedding fused with its sequential (SASRec) embedding.
+"""The served item space: each item's text embedding, its sequential (SASRec) embedding and its collaborative
+(item2vec) embedding, fused so that one FAISS inner product scores all three.
 
-An item vector is ``[√λ · text_i, e_i]`` and a query ``[√λ · s · t, h]``, so FAISS's inner product is
+An item vector is ``[√λt · text_i, e_i, √λc · c_i]`` and a query ``[√λt · s · t, h, √λc · q]``, so
 
-    score = λ · s · cos(t, text_i) + h · e_i
+    score = λt · s · cos(t, text_i) + h · e_i + λc · cos(q, c_i)
 
-the sequential model's own logit plus λ times the text similarity (λ chosen on validation items; ``s`` scales
-the text part up when the user is asking for something in a conversation). A user without history has no
-state ``h``: the query is text only. An item the sequential model never saw (added after training) has
-``e = 0`` and is found through its text alone. ``λ = 0`` is SASRec exactly.
+SASRec's own logit plus λt times the text similarity (profile and conversation) plus λc times the item2vec
+similarity to a recency-weighted mean of the user's last items (λt, λc chosen on validation items; ``s`` scales
+the text part up when the user is asking for something in a conversation). A user without history has no state
+``h`` and no ``q``: the query is text only. An item the models never saw (added after training) has ``e = c = 0``
+and is found through its text alone. ``λt = λc = 0`` is SASRec exactly.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +24,53 @@ import numpy as np
 from .index import IndexError_, IndexKind, ItemIndex
 from .items import Catalog
 
+# Half-life, in events, of the collaborative part's recency-weighted query (1: the last item counts as much as
+# all older ones together); chosen on validation items for the old hybrid and kept.
+COLLAB_HALF_LIFE = 1.0
 
-def fuse_sequential(text_vectors: np.ndarray, item_vectors: np.ndarray, text_weight: float) -> np.ndarray:
-    if text_weight < 0:
-        raise ValueError(f"text_weight must be >= 0, got {text_weight}")
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1; all-zero rows (items without a vector) stay zero."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0).astype(np.float32)
+
+
+def recency_query(
+    vectors: np.ndarray, items: Sequence[int] | np.ndarray, half_life: float = 2.0
+) -> np.ndarray:
+    """Unit mean of the items' vectors, the most recent weighted most: weights halve every ``half_life`` events."""
+    items = np.asarray(items, dtype=np.int64)
+    if not len(items):
+        return np.zeros(vectors.shape[1], np.float32)
+    w = 0.5 ** (np.arange(len(items))[::-1] / half_life)
+    q = (vectors[items] * w[:, None]).sum(axis=0)
+    n = float(np.linalg.norm(q))
+    return (q / n if n > 0 else q).astype(np.float32)
+
+
+def fuse_sequential(
+    text_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    text_weight: float,
+    collab_vectors: np.ndarray | None = None,
+    collab_weight: float = 0.0,
+) -> np.ndarray:
+    if text_weight < 0 or collab_weight < 0:
+        raise ValueError(f"weights must be >= 0, got text {text_weight}, collaborative {collab_weight}")
     if len(text_vectors) != len(item_vectors):
         raise ValueError(f"{len(text_vectors)} text vectors but {len(item_vectors)} sequential vectors")
-    scale = np.float32(np.sqrt(text_weight))
-    return np.hstack([scale * np.asarray(text_vectors, np.float32), np.asarray(item_vectors, np.float32)])
+    parts = [
+        np.float32(np.sqrt(text_weight)) * np.asarray(text_vectors, np.float32),
+        np.asarray(item_vectors, np.float32),
+    ]
+    if collab_vectors is not None:
+        parts.append(np.float32(np.sqrt(collab_weight)) * unit_rows(collab_vectors))
+    return np.hstack(parts)
 
 
 class SequentialIndex(ItemIndex):
-    """An :class:`ItemIndex` over fused text ⊕ sequential vectors (see the module docstring)."""
+    """An :class:`ItemIndex` over fused text ⊕ sequential (⊕ collaborative) vectors (module docstring)."""
 
     def __init__(
         self,
@@ -44,11 +82,17 @@ class SequentialIndex(ItemIndex):
         kind: IndexKind = "flat",
         hnsw_m: int = 32,
         ef_search: int = 64,
+        collab_vectors: np.ndarray | None = None,
+        collab_weight: float = 0.0,
     ) -> None:
         self.text_weight = float(text_weight)
+        self.collab_weight = float(collab_weight)
         self.text_vectors = np.ascontiguousarray(text_vectors, dtype=np.float32)
         self.item_vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
-        fused = fuse_sequential(self.text_vectors, self.item_vectors, self.text_weight)
+        self.collab_vectors = None if collab_vectors is None else unit_rows(collab_vectors)
+        fused = fuse_sequential(
+            self.text_vectors, self.item_vectors, self.text_weight, self.collab_vectors, self.collab_weight
+        )
         super().__init__(catalog, fused, encoder, kind, hnsw_m, ef_search)
 
     @property
@@ -59,28 +103,52 @@ class SequentialIndex(ItemIndex):
     def state_dim(self) -> int:
         return int(self.item_vectors.shape[1])
 
+    @property
+    def collab_dim(self) -> int:
+        return 0 if self.collab_vectors is None else int(self.collab_vectors.shape[1])
+
     def text_vector(self, item_id: str) -> np.ndarray:
         return self.text_vectors[self.catalog.position(item_id)]
 
     def text_vectors_for(self, item_ids: list[str]) -> np.ndarray:
         return self.text_vectors[[self.catalog.position(i) for i in item_ids]]
 
+    def collab_query(self, positions: Sequence[int]) -> np.ndarray | None:
+        """The collaborative part of a query: the recency-weighted mean of the user's items' item2vec vectors."""
+        if self.collab_vectors is None or not len(positions):
+            return None
+        return recency_query(self.collab_vectors, positions, COLLAB_HALF_LIFE)
+
     def query(
-        self, text: np.ndarray | None, state: np.ndarray | None = None, text_scale: float = 1.0
+        self,
+        text: np.ndarray | None,
+        state: np.ndarray | None = None,
+        text_scale: float = 1.0,
+        collab: np.ndarray | None = None,
     ) -> np.ndarray:
-        scale = np.sqrt(self.text_weight) * text_scale
-        text_part = (
-            np.zeros(self.text_dim, np.float32) if text is None else scale * np.asarray(text, np.float32)
-        )
-        state_part = np.zeros(self.state_dim, np.float32) if state is None else np.asarray(state, np.float32)
-        return np.concatenate([text_part, state_part]).astype(np.float32)
+        parts = [
+            np.zeros(self.text_dim, np.float32)
+            if text is None
+            else np.sqrt(self.text_weight) * text_scale * np.asarray(text, np.float32),
+            np.zeros(self.state_dim, np.float32) if state is None else np.asarray(state, np.float32),
+        ]
+        if self.collab_vectors is not None:
+            parts.append(
+                np.zeros(self.collab_dim, np.float32)
+                if collab is None
+                else np.sqrt(self.collab_weight) * np.asarray(collab, np.float32)
+            )
+        return np.concatenate(parts).astype(np.float32)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "text_vectors.npy", self.text_vectors)
         np.save(folder / "item_vectors.npy", self.item_vectors)
-        (folder / "fused.json").write_text(json.dumps({"text_weight": self.text_weight}), encoding="utf-8")
+        if self.collab_vectors is not None:
+            np.save(folder / "collab_vectors.npy", self.collab_vectors)
+        weights = {"text_weight": self.text_weight, "collab_weight": self.collab_weight}
+        (folder / "fused.json").write_text(json.dumps(weights), encoding="utf-8")
         return super().save(folder)
 
     @classmethod
@@ -91,6 +159,8 @@ class SequentialIndex(ItemIndex):
             config: dict[str, Any] = json.loads((folder / "fused.json").read_text(encoding="utf-8"))
             text = np.load(folder / "text_vectors.npy", allow_pickle=False)
             items = np.load(folder / "item_vectors.npy", allow_pickle=False)
+            collab_path = folder / "collab_vectors.npy"
+            collab = np.load(collab_path, allow_pickle=False) if collab_path.exists() else None
         except (OSError, ValueError) as exc:
             raise IndexError_(f"{folder}: not a fused index folder ({exc})") from None
         return cls(
@@ -102,6 +172,8 @@ class SequentialIndex(ItemIndex):
             base.meta.kind,
             base.meta.hnsw_m,
             base.meta.ef_search,
+            collab_vectors=collab,
+            collab_weight=float(config.get("collab_weight", 0.0)),
         )
 
 

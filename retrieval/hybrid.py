@@ -12,12 +12,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from .fused import unit_rows
+
 CFMethod = Literal["item2vec", "als"]
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0).astype(np.float32)
 
 
 class CFConfig(BaseModel):
@@ -122,6 +119,6 @@ def fuse(text_vectors: np.ndarray, cf_vectors: np.ndarray, cf_weight: float) -> 
         raise ValueError(f"cf_weight must be in [0, 1), got {cf_weight}")
     if len(text_vectors) != len(cf_vectors):
         raise ValueError(f"{len(text_vectors)} text vectors but {len(cf_vectors)} collaborative vectors")
-    text = _unit_rows(np.asarray(text_vectors, dtype=np.float32))
-    cf = _unit_rows(np.asarray(cf_vectors, dtype=np.float32))
+    text = unit_rows(np.asarray(text_vectors, dtype=np.float32))
+    cf = unit_rows(np.asarray(cf_vectors, dtype=np.float32))
     return np.hstack([np.sqrt(1.0 - cf_weight) * text, np.sqrt(cf_weight) * cf]).astype(np.float32)

@@ -131,10 +131,14 @@ class ItemIndex:
         return len(self.catalog)
 
     def query(
-        self, text: np.ndarray | None, state: np.ndarray | None = None, text_scale: float = 1.0
+        self,
+        text: np.ndarray | None,
+        state: np.ndarray | None = None,
+        text_scale: float = 1.0,
+        collab: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The query vector for a text-space profile/request vector (and a behaviour state, where the index
-        has a behaviour part; a text-only index has none and ignores it)."""
+        """The query vector for a text-space profile/request vector (and behaviour parts, where the index has
+        them: a sequence state and a collaborative query; a text-only index has neither and ignores them)."""
         if text is None:
             raise ValueError("a text-only index needs a text query")
         return np.asarray(text, dtype=np.float32)

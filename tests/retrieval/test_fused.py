@@ -60,3 +60,21 @@ def test_a_brand_new_item_is_found_through_its_text(ml100k_served, encoder: Enco
     assert asked.recommendations[0].item.id == "new-1"
     own = rec.recommend(RecommendationRequest(user_id="1", k=5, justify=False))
     assert len(own.recommendations) == 5 and all(r.item.id != "new-1" for r in own.recommendations)
+
+
+def test_collaborative_block_adds_its_weight_times_cosine() -> None:
+    from recagent.retrieval import recency_query, unit_rows
+
+    rng = np.random.default_rng(2)
+    catalog = Catalog([Item(id=str(i), title=f"item {i}") for i in range(20)])
+    text = unit_rows(rng.normal(size=(20, 8)))
+    items = rng.normal(size=(20, 4)).astype(np.float32)
+    cf = rng.normal(size=(20, 6)).astype(np.float32)
+    cf[7] = 0  # an item without a collaborative vector
+    index = SequentialIndex(catalog, text, items, "enc", 0.5, collab_vectors=cf, collab_weight=2.0)
+    t, h = text[1], rng.normal(size=4).astype(np.float32)
+    collab = index.collab_query([3, 4, 5])
+    assert collab is not None and np.allclose(collab, recency_query(unit_rows(cf), [3, 4, 5], 1.0))
+    expected = 0.5 * (text @ t) + items @ h + 2.0 * (unit_rows(cf) @ collab)
+    assert np.allclose(index.vectors @ index.query(t, h, 1.0, collab), expected, atol=1e-4)
+    assert np.allclose(index.vectors[7, -6:], 0)
