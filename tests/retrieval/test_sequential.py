@@ -82,3 +82,25 @@ def test_an_interrupted_training_resumes_where_it_stopped(split: LeaveOneOut, tm
     assert messages[0] == "resuming sequential training after epoch 1"
     assert resumed.meta.epochs_run == 2 and len(resumed.meta.losses) == 2
     assert SequentialModel.exists(folder) and not (folder / RESUME).exists()
+
+
+def test_an_ensemble_scores_the_sum_of_its_members_and_a_finished_run_is_loaded(
+    split: LeaveOneOut, tmp_path: Path
+) -> None:
+    config = TINY.model_copy(update={"members": 2, "epochs": 1})
+    model = fit_sequential(split, config, folder=tmp_path / "e", progress=False, log=lambda _: None)
+    assert model.dim == 32 and model.item_vectors().shape == (split.n_items, 32)
+    history = split.history(int(np.flatnonzero(split.evaluable)[0]), "test")[0]
+    state, items = model.state(history), model.item_vectors()
+    # Each half is one member's own state and item table: the summed logits are the ensemble's scores.
+    halves = [state[:16] @ items[:, :16].T, state[16:] @ items[:, 16:].T]
+    assert not np.allclose(halves[0], halves[1])
+    assert np.allclose(state @ items.T, halves[0] + halves[1], atol=1e-4)
+    logs: list[str] = []
+    again = fit_sequential(split, config, folder=tmp_path / "e", progress=False, log=logs.append)
+    assert any("already trained" in line for line in logs)
+    assert np.array_equal(again.item_vectors(), items)
+    # Another recipe in the same folder is trained, not loaded.
+    other = fit_sequential(split, TINY.model_copy(update={"epochs": 1}), folder=tmp_path / "e", progress=False,
+                           log=logs.append)  # fmt: skip
+    assert other.dim == 16
