@@ -87,7 +87,7 @@ def tiny_backend(tiny_model_dir: Path, cache_dir: Path):
     return backend
 
 
-TINY_SASREC = {"dim": 16, "max_len": 20, "epochs": 3, "patience": 3, "valid_users": 200, "batch_size": 64}
+TINY_SASREC = {"dim": 16, "max_len": 20, "epochs": 3, "patience": 3, "valid_users": 200, "batch_size": 64, "members": 1}
 
 
 @pytest.fixture(scope="session")

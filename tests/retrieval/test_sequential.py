@@ -20,7 +20,7 @@ from recagent.retrieval import (
 )
 from recagent.retrieval.sequential import RESUME, _full_softmax_ce, train_sequences
 
-TINY = SequentialConfig(dim=16, max_len=20, epochs=2, patience=5, valid_users=150, batch_size=64)
+TINY = SequentialConfig(dim=16, max_len=20, epochs=2, patience=5, valid_users=150, batch_size=64, members=1)
 
 
 @pytest.fixture(scope="module")

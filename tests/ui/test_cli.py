@@ -22,8 +22,9 @@ def _env(cache_dir: Path, model: str) -> dict[str, str]:
         "RECAGENT_CACHE_DIR": str(cache_dir),
         "RECAGENT_LLM_MODEL": model,
         "HF_HUB_OFFLINE": "1",
-        # A first start trains SASRec for the served index; two epochs keep the test short.
+        # A first start trains SASRec for the served index; two epochs of one model keep the test short.
         "RECAGENT_SASREC__EPOCHS": "2",
+        "RECAGENT_SASREC__MEMBERS": "1",
     }
 
 
