@@ -123,30 +123,33 @@ class Justifier:
         request: str | None,
         evidence: Sequence[Sequence[Evidence]],
     ) -> list[Justification]:
-        generated: list[str | None] = [None] * len(items)
-        failure = "no language model configured"
-        if self.backend is not None and items:
+        allowed = [
+            [item, *(self.index.catalog[e.item_id] for e in ev if e.item_id and e.item_id in self.index.catalog)]
+            for item, ev in zip(items, evidence, strict=True)
+        ]
+        outcome: list[tuple[str | None, str]] = [(None, "no language model configured")] * len(items)
+        # A rejected sentence gets one more try with a stricter prompt: small models sometimes garble a
+        # title ("the movie The (1994)"); the retry only ever replaces a rejection, never a valid sentence.
+        for strict in (False, True):
+            todo = [i for i, (sentence, _) in enumerate(outcome) if sentence is None]
+            if self.backend is None or not todo or (strict and outcome[todo[0]][1].startswith("model error")):
+                break
             conversations = [
-                justification_conversation(item, [e.text for e in ev], request)
-                for item, ev in zip(items, evidence, strict=True)
+                justification_conversation(items[i], [e.text for e in evidence[i]], request, strict=strict)
+                for i in todo
             ]
             try:
-                generated = list(self.backend.generate(conversations, self.max_new_tokens))
+                generated = self.backend.generate(conversations, self.max_new_tokens)
             except LLMError as exc:
-                failure = f"model error: {exc}"
-        results = []
-        for item, ev, text in zip(items, evidence, generated, strict=True):
-            reason = failure
-            if text is not None:
-                liked = [
-                    self.index.catalog[i.item_id] for i in ev if i.item_id and i.item_id in self.index.catalog
-                ]
-                sentence, reason_or_none = validate_sentence(text, item, [item, *liked], self.index.catalog)
-                if sentence is not None:
-                    results.append(Justification(text=sentence, source="generated"))
-                    continue
-                reason = reason_or_none or "invalid"
-            results.append(
-                Justification(text=template_sentence(item, ev), source="template", rejected_reason=reason)
-            )
-        return results
+                for i in todo:
+                    outcome[i] = (None, f"model error: {exc}")
+                continue
+            for i, text in zip(todo, generated, strict=True):
+                sentence, reason = validate_sentence(text, items[i], allowed[i], self.index.catalog)
+                outcome[i] = (sentence, reason or "invalid")
+        return [
+            Justification(text=sentence, source="generated")
+            if sentence is not None
+            else Justification(text=template_sentence(item, ev), source="template", rejected_reason=reason)
+            for item, ev, (sentence, reason) in zip(items, evidence, outcome, strict=True)
+        ]

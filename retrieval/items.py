@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,19 @@ class Catalog:
         return sorted({g for item in self._items for g in item.genres})
 
 
+# MovieLens files trailing articles ("Lion King, The (1994)"); people and models write "The Lion King (1994)".
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<rest>.+?), (?P<article>the|a|an|les|la|le|il|el|das|der|die|los|las)(?P<year> \(\d{4}\))?$"
+)
+
+
 def normalise_title(title: str) -> str:
-    return " ".join(title.lower().replace("\u2019", "'").split())
+    """Lower case, single spaces, straight apostrophes, a trailing article moved to the front."""
+    text = " ".join(title.lower().replace("\u2019", "'").split())
+    match = _TRAILING_ARTICLE.match(text)
+    if match:
+        text = f"{match['article']} {match['rest']}{match['year'] or ''}"
+    return text
 
 
 _CATALOG_ALIASES = {"item_id": "id", "name": "title", "description": "text", "genre": "genres"}

@@ -41,3 +41,46 @@ def test_invalid_generation_falls_back_to_template(ml100k_index: ItemIndex) -> N
     assert j.source == "template"
     assert "Toy Story" in j.text and j.rejected_reason
     assert template_sentence(item, evidence) == j.text
+
+
+def test_a_title_written_with_its_article_in_front_is_the_catalogue_item(ml100k_index: ItemIndex) -> None:
+    catalog = ml100k_index.catalog
+    [lion] = [it for it in catalog if it.title.startswith("Lion King, The")]
+    assert catalog.find_title("The Lion King (1994)") == lion
+    toy = catalog["1"]
+    ok, why = validate_sentence("If you liked The Lion King (1994), this is for you.", toy, [toy, lion], catalog)
+    assert ok is not None and why is None
+    bad, why = validate_sentence("If you liked The Lion King (1994), this is for you.", toy, [toy], catalog)
+    assert bad is None and "Lion King" in (why or "")
+
+
+class _GarblesFirst:
+    """Garbles a title on the first prompt and writes a clean sentence only when told to name no title."""
+
+    name = "garbles-first"
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def label_scores(self, conversations, labels):
+        raise LLMError("unused")
+
+    def generate(self, conversations, max_new_tokens=48):
+        texts = [c[-1]["content"] for c in conversations]
+        self.prompts.extend(texts)
+        return [
+            "It has the warmth you found in your favourite family films."
+            if "mention no title" in t
+            else "This user enjoys the movie The (1994)."
+            for t in texts
+        ]
+
+
+def test_a_rejected_sentence_is_retried_once_with_the_stricter_prompt(ml100k_index: ItemIndex) -> None:
+    backend = _GarblesFirst()
+    items = [ml100k_index.catalog["1"], ml100k_index.catalog["50"]]
+    out = Justifier(backend, ml100k_index).justify(items, UserProfile(user_id="u"), None, [[], []])
+    assert [j.source for j in out] == ["generated", "generated"]
+    assert len(backend.prompts) == 4 and sum("mention no title" in p for p in backend.prompts) == 2
+    garbage = Justifier(_Garbage(), ml100k_index).justify(items, UserProfile(user_id="u"), None, [[], []])
+    assert [j.source for j in garbage] == ["template", "template"]
