@@ -85,3 +85,8 @@ vllm-check: $(STAMP) $(VLLM_STAMP)
 	  echo "vllm-check: server $$(cat test-artifacts/vllm-server.pid) still running" >&2; rc=1; fi; \
 	echo "vllm-check: exit $$rc in $$(( $$(date +%s) - start ))s; agreement in test-artifacts/vllm-agreement.json"; \
 	exit $$rc
+
+.PHONY: docs
+# docs/configuration.md is generated from the settings' field descriptions (tests/agent/test_settings.py checks it).
+docs: $(STAMP)
+	$(PY) -c "from recagent.agent.settings import configuration_markdown as m; print(m(), end='')" > docs/configuration.md

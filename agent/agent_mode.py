@@ -20,7 +20,6 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .justifier import _TITLE_WITH_YEAR, _longest_title_suffix
 from .llm import ChatMessage
@@ -39,40 +38,26 @@ AGENT_SYSTEM_PROMPT = (
 NO_TOOL_ANSWER = "Tell me what you are in the mood for and I will look through the catalogue."
 
 
-class AgentModeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
-
-    chat_mode: Literal["auto", "pipeline", "agent"] = Field(
-        default="auto", description="auto = agent when RECAGENT_LLM_BASE_URL is set, else pipeline."
-    )
-    agent_model: str | None = Field(
-        default=None, description="Model name at RECAGENT_LLM_BASE_URL (default: RECAGENT_LLM_MODEL)."
-    )
-    agent_max_steps: int = Field(default=8, ge=2, le=50, description="Graph steps before the agent stops.")
-
-
-def chat_mode(settings: Settings | None = None, mode: AgentModeSettings | None = None) -> ChatMode:
+def chat_mode(settings: Settings | None = None) -> ChatMode:
     settings = settings or Settings()
-    mode = mode or AgentModeSettings()
-    if mode.chat_mode == "auto":
+    if settings.chat_mode == "auto":
         return "agent" if settings.llm_base_url else "pipeline"
-    return mode.chat_mode
+    return settings.chat_mode
 
 
-def make_agent_model(settings: Settings | None = None, mode: AgentModeSettings | None = None) -> Any:
+def make_agent_model(settings: Settings | None = None) -> Any:
     """A ``ChatOpenAI`` pointed at the configured OpenAI-compatible server."""
     from langchain_openai import ChatOpenAI
 
     settings = settings or Settings()
-    mode = mode or AgentModeSettings()
     if not settings.llm_base_url:
         raise ValueError(
             "agent mode needs RECAGENT_LLM_BASE_URL (an OpenAI-compatible server with tool calling)"
         )
     return ChatOpenAI(
         base_url=settings.llm_base_url,
-        api_key=settings.llm_api_key or "EMPTY",  # type: ignore[arg-type]
-        model=mode.agent_model or settings.llm_model,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "EMPTY",  # type: ignore[arg-type]
+        model=settings.agent_model or settings.llm_model,
         temperature=0,
     )
 

@@ -47,7 +47,7 @@ def make_backend(settings: Settings) -> LLMBackend | None:
             settings.llm_base_url,
             model=settings.llm_served_model,
             generation_model=settings.llm_generation_model,
-            api_key=settings.llm_api_key,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
             top_logprobs=settings.llm_top_logprobs,

@@ -89,8 +89,8 @@ class LocalBackend:
         self.adapter = Path(adapter) if adapter is not None else None
         self.device = device
         self.max_prompt_tokens = max_prompt_tokens
-        # None keeps the exact float32 default; 'auto' (what build_recommender passes) picks bf16 where native.
-        self.dtype = resolve_dtype(dtype or os.environ.get("RECAGENT_LLM_DTYPE", "float32"), device)
+        # None keeps the exact float32 default; 'auto' (Settings' default) picks bf16 where native.
+        self.dtype = resolve_dtype(dtype or "float32", device)
         self.prefix_cache = prefix_cache
         # The ranking adapter is trained on label tokens, so its free text degrades (85% valid justifications
         # against the base model's 95% on ml-1m): sentences come from the base weights, as OpenAIBackend sends
@@ -111,7 +111,6 @@ class LocalBackend:
     def load(self) -> None:
         if self._model is not None:
             return
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -1,21 +1,54 @@
-"""Runtime configuration, from ``RECAGENT_*`` environment variables or arguments."""
+"""The one settings object: every ``RECAGENT_*`` variable, with its type, default and description.
+
+It is built once at an entry point (the CLI, the app, the API server) and passed down; nothing below reads
+the environment (retrieval functions take parameters). :func:`bootstrap_environment` is the one place that
+writes process-wide variables (offline hub, no analytics, no tokenizer threads), before heavy imports.
+``docs/configuration.md`` is generated from this module (:func:`configuration_markdown`).
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recagent.retrieval import DEFAULT_ENCODER, DEFAULT_TIES, SequentialConfig, TieBreak, default_cache_dir
 
+# Defaults the process must have before transformers, tokenizers or gradio are imported.
+PROCESS_DEFAULTS: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",  # models come from installed packages; nothing is fetched at run time
+    "TOKENIZERS_PARALLELISM": "false",  # its own thread pool fights torch's on few cores
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
+
+DEFAULT_API_MODEL_NAME = "recagent"
+
+
+def bootstrap_environment() -> None:
+    """Set :data:`PROCESS_DEFAULTS` where the user has not: the one write to ``os.environ``."""
+    for name, value in PROCESS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def child_environment(defaults: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process (a vLLM server): ``defaults`` under this process's own variables."""
+    return {**(defaults or {}), **os.environ}
+
 
 class Settings(BaseSettings):
+    """Configuration of every face; ``RECAGENT_<FIELD>`` (nested: ``RECAGENT_SASREC__EPOCHS``)."""
+
     model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore", env_nested_delimiter="__")
 
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models, embeddings and indexes.")
-    encoder: str = DEFAULT_ENCODER
+    encoder: str = Field(
+        default=DEFAULT_ENCODER, description="Text encoder: the bundled all-MiniLM-L6-v2 or a local folder."
+    )
     llm_model: str = Field(
         default="smollm2", description="'smollm2' (bundled), a local model folder or a hub id already cached."
     )
@@ -27,7 +60,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(
         default=None, description="An OpenAI-compatible server (vLLM) instead of the local model."
     )
-    llm_api_key: str | None = None
+    llm_api_key: SecretStr | None = Field(default=None, description="API key of the LLM server, if it wants one.")
     llm_served_model: str | None = Field(
         default=None,
         description="Model name on the server: 'recagent-ranker' selects the LoRA adapter on vLLM, the base "
@@ -64,7 +97,6 @@ class Settings(BaseSettings):
         description="Order ranked candidates by retrieval score + this × the LLM's log-probability; unset (none) = "
         "the LLM's order alone, 0 = the retriever's order (the value chosen on validation, docs/evaluation.md).",
     )
-    justify: bool = True
     profile_store: Path | None = Field(
         default=None, description="SQLite file for profiles, events and redacted texts (default: cache dir)."
     )
@@ -75,6 +107,33 @@ class Settings(BaseSettings):
     )
     llm_extraction: bool = Field(
         default=True, description="Read reviews with the LLM (validated) when one is set."
+    )
+    # Chat faces (Gradio, /v1/chat/completions).
+    chat_mode: Literal["auto", "pipeline", "agent"] = Field(
+        default="auto", description="auto = agent when RECAGENT_LLM_BASE_URL is set, else pipeline."
+    )
+    agent_model: str | None = Field(
+        default=None, description="Model name at RECAGENT_LLM_BASE_URL (default: RECAGENT_LLM_MODEL)."
+    )
+    agent_max_steps: int = Field(default=8, ge=2, le=50, description="Graph steps before the agent stops.")
+    # The HTTP API.
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="'k1,k2' (every user) or 'k1:user1,user2;k2:tenant-*;k3:*' (bound); empty means no auth.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description='JSON file {"key": ["user", "tenant-*"] or "*"}, added to api_keys.'
+    )
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body accepted.")
+    api_model_name: str = Field(default=DEFAULT_API_MODEL_NAME, description="The model id /v1/models lists.")
+    api_max_concurrency: int = Field(
+        default=16, ge=1, description="Requests processed at once; more wait in the queue."
+    )
+    api_max_queue: int = Field(
+        default=256, ge=0, description="Requests waiting for a slot; past that the answer is 429."
+    )
+    api_queue_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest wait for a slot before the answer is 429."
     )
 
     @field_validator("rank_fusion", mode="before")
@@ -97,3 +156,48 @@ class Settings(BaseSettings):
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(dataset).stem)
         kind = f"sasrec-{self.ties}" if self.sequential else "text"
         return self.index_root / f"{stem}-{re.sub(r'[^A-Za-z0-9._-]', '_', self.encoder)}-{kind}"
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
+    return text or str(annotation).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+
+
+def _field_rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows += _field_rows(annotation, f"{prefix}{name.upper()}__")
+            continue
+        if field.default_factory is not None:
+            default = "(computed)" if name == "cache_dir" else repr(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = "" if isinstance(field.default, SecretStr) and not field.default.get_secret_value() else (
+                "(secret)" if isinstance(field.default, SecretStr) else repr(field.default)
+            )
+        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        kind = _type_name(annotation).replace("|", "\\|")
+        rows.append(f"| `{prefix}{name.upper()}` | `{kind}` | `{default}` | {description} |")
+    return rows
+
+
+def configuration_markdown() -> str:
+    """``docs/configuration.md``: one row per variable, from the field descriptions above."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from recagent/agent/settings.py by `make docs`; a test keeps it current. -->",
+        "",
+        "Every setting is an environment variable (or a field of `recagent.agent.Settings`); the CLI's flags",
+        "override them for one command. Secrets are `SecretStr` and never printed. `cache_dir` defaults to",
+        "`~/.cache/recagent`. Process defaults set before heavy imports (unless already set): "
+        + ", ".join(f"`{k}={v}`" for k, v in PROCESS_DEFAULTS.items())
+        + ".",
+        "",
+        "| variable | type | default | what it does |",
+        "|---|---|---|---|",
+        *_field_rows(Settings, "RECAGENT_"),
+        "",
+    ]
+    return "\n".join(lines)

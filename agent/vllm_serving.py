@@ -20,6 +20,7 @@ from typing import Literal
 
 from .llm import LLMError
 from .openai_backend import DEFAULT_SERVED_MODEL
+from .settings import child_environment
 
 CPU_SERVED_BASE = "recagent-base"
 DEFAULT_VLLM_VENV = Path(".venv-vllm")
@@ -76,8 +77,9 @@ def format_command(cmd: list[str], env: dict[str, str] | None = None) -> str:
 
 
 def cpu_env() -> dict[str, str]:
-    """Environment for the CPU server: a small KV cache (the machine is shared) and no hub access."""
-    return {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"), "HF_HUB_OFFLINE": "1"}
+    """Defaults for the CPU server: a small KV cache (the machine is shared) and no hub access; variables the
+    user exported win."""
+    return {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
 
 
 def server_healthy(base_url: str, timeout: float = 5.0) -> bool:
@@ -118,7 +120,7 @@ class VLLMServer:
             self.cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env=child_environment(self.env),
             start_new_session=True,  # its own process group, so stop() also ends the engine workers
         )
         deadline = time.monotonic() + self.startup_timeout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -19,7 +18,8 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RECAGENT_CACHE_DIR", Path.home() / ".cache" / "recagent"))
+    """``~/.cache/recagent``; ``RECAGENT_CACHE_DIR`` reaches the code through ``Settings.cache_dir``."""
+    return Path.home() / ".cache" / "recagent"
 
 
 def resolve_encoder_path(name: str) -> str:
@@ -98,8 +98,6 @@ class Encoder:
     def model(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(resolve_encoder_path(self.model_name), device=self.device)

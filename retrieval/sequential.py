@@ -49,12 +49,12 @@ class SequentialConfig(BaseModel):
     heads: int = Field(default=1, ge=1, description="attention heads")
     # 0.3, not the reference 0.1: on ml-1m (shuffled ties) 0.1 overfits after epoch 12 (full-validation NDCG@10
     # 0.1545); 0.3 peaks at epoch 18 (0.1586); 0.5 learns slower (0.1521 at epoch 31 on 2000 users, stopped).
-    dropout: float = Field(default=0.3, ge=0, lt=1)
+    dropout: float = Field(default=0.3, ge=0, lt=1, description="dropout on embeddings and blocks")
     # The SASRec+ reference code trains and predicts on the last 50 events (its 200 only sizes the position
     # table); on this CPU 50 also makes an epoch 3.5x shorter than 200 (17 s vs 60 s on ml-1m).
     max_len: int = Field(default=50, ge=2, description="most recent events a state is computed from")
-    batch_size: int = Field(default=128, ge=1)
-    learning_rate: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=128, ge=1, description="sequences per training step")
+    learning_rate: float = Field(default=1e-3, gt=0, description="Adam learning rate")
     epochs: int = Field(default=80, ge=1, description="most epochs; early stopping usually ends sooner")
     patience: int = Field(
         default=6, ge=1, description="epochs without a better validation NDCG@10 before stopping"
@@ -72,7 +72,7 @@ class SequentialConfig(BaseModel):
     members: int = Field(
         default=2, ge=1, description="independently initialised SASRec models whose scores add"
     )
-    seed: int = 0
+    seed: int = Field(default=0, description="initialisation and batch-order seed (member i uses seed + i)")
     device: str = Field(default="cpu", description="cpu or cuda")
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="bfloat16 autocast where the device has it natively, else float32"

@@ -10,13 +10,12 @@ _configured: int | None = None
 
 
 def configure_threads(num_threads: int | None = None) -> int:
-    """Set intra-op threads for torch and FAISS (default: ``RECAGENT_THREADS`` or the core count)."""
+    """Set intra-op threads for torch and FAISS (default: the core count; the caller passes its setting)."""
     global _configured
     if num_threads is None:
-        num_threads = int(os.environ.get("RECAGENT_THREADS", "0")) or (os.cpu_count() or 1)
+        num_threads = os.cpu_count() or 1
     if _configured == num_threads:
         return num_threads
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import faiss
     import torch
 

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import time
 import uuid
 from typing import Any
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-import gradio as gr  # noqa: E402  (module level: handlers annotate gr.Request, which Gradio resolves by name)
-
 from recagent.agent import RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
 from recagent.agent.agent_mode import ToolCallingChat
+from recagent.agent.settings import bootstrap_environment
 from recagent.agent.tools import profile_dict
 from recagent.retrieval import Interaction
 
 from .api.auth import KeyGrant, find_grant
 from .render import result_markdown
+
+bootstrap_environment()  # before gradio is imported: it reads GRADIO_ANALYTICS_ENABLED at import
+import gradio as gr  # noqa: E402  (module level: handlers annotate gr.Request, which Gradio resolves by name)
 
 log = logging.getLogger("recagent.app")
 

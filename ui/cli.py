@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,16 +87,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
 
-    from .api import APISettings
-    from .api.auth import APIKeyError
+    from .api.auth import APIKeyError, configured_grants
     from .app import launch
 
+    settings = _settings(args)
     try:
-        grants = APISettings().grants()  # with keys, people sign in as a user with a key bound to it
+        grants = configured_grants(settings)  # with keys, people sign in as a user with a key bound to it
     except APIKeyError as exc:
         print(f"recagent: error: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(args)
     recommender = build_recommender(args.dataset, settings)
     launch(
         recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings), grants=grants
@@ -107,29 +105,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _chat_agent(recommender: Any, settings: Any) -> Any:
     """A tool-calling agent when the configured LLM can drive one (see agent/agent_mode.py), else None."""
-    from recagent.agent.agent_mode import AgentModeSettings, ToolCallingChat, chat_mode, make_agent_model
+    from recagent.agent.agent_mode import ToolCallingChat, chat_mode, make_agent_model
 
-    mode = AgentModeSettings()
-    if chat_mode(settings, mode) != "agent":
+    if chat_mode(settings) != "agent":
         return None
     print(f"chat mode: tool-calling agent via {settings.llm_base_url}", file=sys.stderr)
-    return ToolCallingChat(recommender, make_agent_model(settings, mode), max_steps=mode.agent_max_steps)
+    return ToolCallingChat(recommender, make_agent_model(settings), max_steps=settings.agent_max_steps)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
 
-    from .api import APISettings, run_server
-    from .api.auth import APIKeyError
+    from .api import run_server
+    from .api.auth import APIKeyError, configured_grants
 
+    settings = _settings(args)
     try:
-        APISettings().grants()  # a malformed key list fails now, not after the index has loaded
+        configured_grants(settings)  # a malformed key list fails now, not after the index has loaded
     except APIKeyError as exc:
         print(f"recagent: error: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(args)
     recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
-    run_server(recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings))
+    run_server(
+        recommender, host=args.host, port=args.port, settings=settings, agent=_chat_agent(recommender, settings)
+    )
     return 0
 
 
@@ -232,6 +231,7 @@ def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
 def cmd_serve_llm(args: argparse.Namespace) -> int:
     import subprocess
 
+    from recagent.agent.settings import child_environment
     from recagent.agent.vllm_serving import cpu_env, format_command, vllm_command
 
     settings = _settings(args)
@@ -263,7 +263,7 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.flush()
     try:
-        return subprocess.call(cmd, env={**os.environ, **env})
+        return subprocess.call(cmd, env=child_environment(env))
     except FileNotFoundError:
         print(
             f"recagent: error: {cmd[0]} not found (GPU: pip install vllm; CPU: make vllm-venv)",
@@ -599,8 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from recagent.agent.settings import bootstrap_environment
+
+    bootstrap_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "k", 1) is not None and not 1 <= getattr(args, "k", 1) <= 20:

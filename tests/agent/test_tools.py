@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import ToolMessage
 
 from recagent.agent import LocalBackend, RecommendationResult, Recommender
-from recagent.agent.agent_mode import AgentModeSettings, ToolCallingChat, chat_mode, make_agent_model
+from recagent.agent.agent_mode import ToolCallingChat, chat_mode, make_agent_model
 from recagent.agent.settings import Settings
 from recagent.agent.tools import ProfileTool, RecommendInput, RecommendTool, recagent_tools
 from recagent.retrieval import Dataset, Encoder, ItemIndex
@@ -134,15 +134,10 @@ def test_agent_mode_replaces_prose_naming_items_it_was_not_given(recommender: Re
 
 
 def test_which_mode_runs_when() -> None:
-    assert chat_mode(Settings(llm_base_url=None), AgentModeSettings()) == "pipeline"
-    assert chat_mode(Settings(llm_base_url="http://127.0.0.1:9/v1"), AgentModeSettings()) == "agent"
-    assert (
-        chat_mode(Settings(llm_base_url="http://127.0.0.1:9/v1"), AgentModeSettings(chat_mode="pipeline"))
-        == "pipeline"
-    )
+    assert chat_mode(Settings(llm_base_url=None)) == "pipeline"
+    assert chat_mode(Settings(llm_base_url="http://127.0.0.1:9/v1")) == "agent"
+    assert chat_mode(Settings(llm_base_url="http://127.0.0.1:9/v1", chat_mode="pipeline")) == "pipeline"
     with pytest.raises(ValueError, match="RECAGENT_LLM_BASE_URL"):
         make_agent_model(Settings(llm_base_url=None))
-    model = make_agent_model(
-        Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="qwen"), AgentModeSettings()
-    )
+    model = make_agent_model(Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="qwen"))
     assert model.model_name == "qwen" and str(model.openai_api_base).startswith("http://127.0.0.1:9")

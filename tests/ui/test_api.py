@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recagent.agent import LocalBackend, Recommender
+from recagent.agent import LocalBackend, Recommender, Settings
 from recagent.agent.agent_mode import ToolCallingChat
 from recagent.retrieval import Dataset, Encoder, ItemIndex
-from recagent.ui.api import APISettings, build_app
+from recagent.ui.api import build_app
 from recagent.ui.api.protocol import ChatCompletionRequest
 from recagent.ui.api.serving import OpenAIServing, answer_text
 from tests.scripted_chat import ScriptedToolCaller
@@ -65,7 +65,7 @@ def recommender(
 
 @pytest.fixture(scope="module")
 def base_url(recommender: Recommender) -> Iterator[str]:
-    app = build_app(recommender, APISettings(api_keys=f"other-key, {KEY}", api_max_body_bytes=64_000))
+    app = build_app(recommender, Settings(api_keys=f"other-key, {KEY}", api_max_body_bytes=64_000))
     with _Server(app) as url:
         yield url
 
@@ -317,7 +317,7 @@ def test_agent_mode_over_the_api(recommender: Recommender, ml100k: Dataset) -> N
     from openai import OpenAI
 
     model = ScriptedToolCaller(args_for=lambda text: {"user_id": "1", "request": text, "k": 2})
-    app = build_app(recommender, APISettings(), agent=ToolCallingChat(recommender, model))
+    app = build_app(recommender, Settings(), agent=ToolCallingChat(recommender, model))
     with _Server(app) as url:
         client = OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=120)
         response = client.chat.completions.create(
@@ -407,7 +407,7 @@ def test_streaming_with_real_smollm2(
 
     backend = LocalBackend("smollm2", cache_dir=cache_dir)
     recommender = Recommender(ml100k_index, encoder, backend, histories=ml100k.by_user)
-    with _Server(build_app(recommender, APISettings())) as url:
+    with _Server(build_app(recommender, Settings())) as url:
         client = OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=600)
         chunks = list(
             client.chat.completions.create(

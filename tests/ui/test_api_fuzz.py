@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
-from recagent.agent import ProfileStore, Recommender
+from recagent.agent import ProfileStore, Recommender, Settings
 from recagent.retrieval import Dataset, Encoder, ItemIndex
-from recagent.ui.api import APISettings, build_app
+from recagent.ui.api import build_app
 from recagent.ui.api.protocol import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 from .test_api import _Server
@@ -34,7 +34,7 @@ def fuzz_url(
     store = ProfileStore(tmp_path_factory.mktemp("fuzz") / "profiles.sqlite")
     # Retrieval only: the fuzzer looks for crashes in parsing and routing, not in the language model.
     recommender = Recommender(ml100k_index, encoder, None, histories=ml100k.by_user, store=store)
-    app = build_app(recommender, APISettings(api_keys=f"{KEY}:*", api_max_body_bytes=100_000))
+    app = build_app(recommender, Settings(api_keys=f"{KEY}:*", api_max_body_bytes=100_000))
     with _Server(app) as url:
         yield url
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recagent.agent import ProfileStore, Recommender
+from recagent.agent import ProfileStore, Recommender, Settings
 from recagent.retrieval import Dataset, Encoder, ItemIndex
-from recagent.ui.api import APISettings, build_app
+from recagent.ui.api import build_app, configured_grants
 from recagent.ui.api.auth import APIKeyError, load_api_keys_file, parse_api_keys
 
 from .test_api import _Server
@@ -30,7 +30,7 @@ def recommender(
 
 @pytest.fixture(scope="module")
 def base_url(recommender: Recommender) -> Iterator[str]:
-    with _Server(build_app(recommender, APISettings(api_keys=KEYS))) as url:
+    with _Server(build_app(recommender, Settings(api_keys=KEYS))) as url:
         yield url
 
 
@@ -96,6 +96,6 @@ def test_key_spec_forms(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(APIKeyError, match="JSON object"):
         load_api_keys_file(path)
-    settings = APISettings(api_keys="env-key:dave", api_keys_file=tmp_path / "missing.json")
+    settings = Settings(api_keys="env-key:dave", api_keys_file=tmp_path / "missing.json")
     with pytest.raises(APIKeyError, match="missing.json"):
-        settings.grants()
+        configured_grants(settings)

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from recagent.agent import LocalBackend, OpenAIBackend, Recommender
+from recagent.agent import LocalBackend, OpenAIBackend, Recommender, Settings
 from recagent.retrieval import Dataset, Encoder, ItemIndex
-from recagent.ui.api import APISettings, build_app
+from recagent.ui.api import build_app
 from tests.agent.openai_stub_server import StubServer
 
 from .test_api import _Server
@@ -53,7 +53,7 @@ def api(
         llm.base_url, model="recagent-base", timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S, max_retries=0
     )
     recommender = Recommender(ml100k_index, encoder, backend, histories=ml100k.by_user)
-    with _Server(build_app(recommender, APISettings())) as url:
+    with _Server(build_app(recommender, Settings())) as url:
         yield url, backend
 
 
@@ -114,7 +114,7 @@ def test_llm_server_down_then_back(
         first.base_url, model="recagent-base", timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S, max_retries=0
     )
     recommender = Recommender(ml100k_index, encoder, backend, histories=ml100k.by_user)
-    with _Server(build_app(recommender, APISettings())) as url:
+    with _Server(build_app(recommender, Settings())) as url:
         _recovers(url, within_s=5)
         first.stop()
         _degraded(url, "cannot connect")

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from benchmarks.api_load import run_load
-from recagent.agent import Recommender
+from recagent.agent import Recommender, Settings
 from recagent.retrieval import Dataset, Encoder, ItemIndex
-from recagent.ui.api import APISettings, build_app
+from recagent.ui.api import build_app
 
 from .test_api import _free_port, _Server
 from .test_api_durability import _serve
@@ -45,7 +45,7 @@ def test_50_clients_for_60_seconds(tmp_path: Path, ml100k_index: ItemIndex) -> N
 @pytest.fixture(scope="module")
 def small_server(ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder) -> Iterator[str]:
     recommender = Recommender(ml100k_index, encoder, None, histories=ml100k.by_user)
-    settings = APISettings(api_max_concurrency=2, api_max_queue=3, api_queue_timeout_s=20)
+    settings = Settings(api_max_concurrency=2, api_max_queue=3, api_queue_timeout_s=20)
     with _Server(build_app(recommender, settings)) as url:
         yield url
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from recagent.agent import LocalBackend, ProfileStore, Recommender
+from recagent.agent import LocalBackend, ProfileStore, Recommender, Settings
 from recagent.agent.agent_mode import ToolCallingChat
 from recagent.agent.tools import CallerBinding, ProfileTool, RecommendTool, recagent_tools
 from recagent.retrieval import Dataset, Encoder, ItemIndex
-from recagent.ui.api import APISettings, build_app
+from recagent.ui.api import build_app
 from tests.scripted_chat import InjectionFollower
 
 from .test_api import _Server
@@ -45,7 +45,7 @@ def follower() -> InjectionFollower:
 
 @pytest.fixture(scope="module")
 def urls(recommender: Recommender, follower: InjectionFollower) -> Iterator[dict[str, str]]:
-    settings = APISettings(api_keys=KEYS)
+    settings = Settings(api_keys=KEYS)
     agent = ToolCallingChat(recommender, follower)
     with (
         _Server(build_app(recommender, settings)) as pipeline,

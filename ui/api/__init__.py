@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .server import APISettings, build_app, run_server
+from .auth import configured_grants
+from .server import build_app, run_server
 from .serving import APIError, OpenAIServing
 
-__all__ = ["APIError", "APISettings", "OpenAIServing", "build_app", "run_server"]
+__all__ = ["APIError", "configured_grants", "OpenAIServing", "build_app", "run_server"]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from recagent.agent import Settings
+
 
 class APIKeyError(ValueError):
     """The API key configuration is malformed; the message says where."""
@@ -119,3 +121,11 @@ def find_grant(grants: list[KeyGrant], token: bytes) -> KeyGrant | None:
         if hmac.compare_digest(token, grant.key.encode()):
             found = grant
     return found
+
+
+def configured_grants(settings: Settings) -> list[KeyGrant]:
+    """The keys of ``RECAGENT_API_KEYS`` plus those of ``RECAGENT_API_KEYS_FILE`` (empty: no auth)."""
+    grants = parse_api_keys(settings.api_keys.get_secret_value())
+    if settings.api_keys_file is not None:
+        grants += load_api_keys_file(settings.api_keys_file)
+    return grants

@@ -6,22 +6,19 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recagent.agent import Recommender
+from recagent.agent import Recommender, Settings
 from recagent.agent.agent_mode import ToolCallingChat
 
-from .auth import OPEN_GRANT, KeyGrant, find_grant, load_api_keys_file, parse_api_keys
+from .auth import OPEN_GRANT, KeyGrant, configured_grants, find_grant
 from .router import router
-from .serving import DEFAULT_MODEL_NAME, APIError, OpenAIServing, error_body
+from .serving import APIError, OpenAIServing, error_body
 
 log = logging.getLogger("recagent.api")
 
@@ -32,40 +29,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-
-
-class APISettings(BaseSettings):
-    """``RECAGENT_API_KEYS`` / ``RECAGENT_API_KEYS_FILE`` (empty = no auth), limits and back-pressure."""
-
-    model_config = SettingsConfigDict(env_prefix="RECAGENT_", extra="ignore")
-
-    api_keys: str = Field(
-        default="",
-        description="'k1,k2' (every user) or 'k1:user1,user2;k2:tenant-*;k3:*' (bound); empty means no auth.",
-    )
-    api_keys_file: Path | None = Field(
-        default=None, description='JSON file {"key": ["user", "tenant-*"] or "*"}, added to api_keys.'
-    )
-    api_max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body accepted.")
-    api_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="The model id /v1/models lists.")
-    api_max_concurrency: int = Field(
-        default=16, ge=1, description="Requests processed at once; more wait in the queue."
-    )
-    api_max_queue: int = Field(
-        default=256, ge=0, description="Requests waiting for a slot; past that the answer is 429."
-    )
-    api_queue_timeout_s: float = Field(
-        default=30.0, gt=0, description="Longest wait for a slot before the answer is 429."
-    )
-
-    def grants(self) -> list[KeyGrant]:
-        grants = parse_api_keys(self.api_keys)
-        if self.api_keys_file is not None:
-            grants += load_api_keys_file(self.api_keys_file)
-        return grants
-
-    def keys(self) -> list[str]:
-        return [g.key for g in self.grants()]
 
 
 async def _send_error(
@@ -245,11 +208,11 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
 
 def build_app(
     recommender: Recommender,
-    settings: APISettings | None = None,
+    settings: Settings | None = None,
     agent: ToolCallingChat | None = None,
 ) -> FastAPI:
     """The FastAPI app over ``recommender``; ``agent`` switches chat completions to agent mode."""
-    settings = settings or APISettings()
+    settings = settings or Settings()
     app = FastAPI(
         title="recagent API",
         version="1.0",
@@ -280,7 +243,7 @@ def build_app(
         queue=settings.api_max_queue,
         timeout=settings.api_queue_timeout_s,
     )
-    app.add_middleware(GuardMiddleware, grants=settings.grants(), max_body_bytes=settings.api_max_body_bytes)
+    app.add_middleware(GuardMiddleware, grants=configured_grants(settings), max_body_bytes=settings.api_max_body_bytes)
     return app
 
 
@@ -288,14 +251,14 @@ def run_server(
     recommender: Recommender,
     host: str = "127.0.0.1",
     port: int = 8000,
-    settings: APISettings | None = None,
+    settings: Settings | None = None,
     agent: ToolCallingChat | None = None,
 ) -> None:
     import uvicorn
 
-    settings = settings or APISettings()
+    settings = settings or Settings()
     app = build_app(recommender, settings, agent)
-    grants = settings.grants()
+    grants = configured_grants(settings)
     bound = sum(not g.everyone for g in grants)
     auth = (
         f"{len(grants)} API key(s), {bound} bound to users"

@@ -22,6 +22,7 @@ from recagent.agent import (
 )
 from recagent.agent.agent_mode import ChatMode, ToolCallingChat
 from recagent.agent.llm import ChatMessage
+from recagent.agent.settings import DEFAULT_API_MODEL_NAME
 from recagent.agent.tools import profile_dict
 
 from .auth import OPEN_GRANT, KeyGrant
@@ -45,8 +46,6 @@ from .protocol import (
     completion_id,
     now,
 )
-
-DEFAULT_MODEL_NAME = "recagent"
 
 
 class APIError(Exception):
@@ -111,7 +110,7 @@ class OpenAIServing:
     def __init__(
         self,
         recommender: Recommender,
-        model_name: str = DEFAULT_MODEL_NAME,
+        model_name: str = DEFAULT_API_MODEL_NAME,
         agent: ToolCallingChat | None = None,
     ) -> None:
         self.recommender = recommender
