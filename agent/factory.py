@@ -7,7 +7,7 @@ from pathlib import Path
 from recagent.retrieval import (
     Dataset,
     Encoder,
-    IndexError_,
+    IndexFileError,
     ItemIndex,
     SequentialModel,
     configure_threads,
@@ -31,7 +31,7 @@ def open_index(
         return load_served_index(folder, dataset, settings.encoder)
     # A folder the user named that holds something else is not ours to fill; the default folder is.
     if index_dir is not None and folder.exists() and any(folder.iterdir()):
-        raise IndexError_(
+        raise IndexFileError(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
     return build_index(dataset, encoder, folder, settings.sasrec, sequential=settings.sequential)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from recagent.retrieval import (
     Dataset,
     Encoder,
-    IndexError_,
+    IndexFileError,
     InteractionArrays,
     ItemIndex,
     LeaveOneOut,
@@ -204,11 +204,11 @@ def load_served_index(
     """Load a built folder and check it against the dataset: same items, same data under the same protocol."""
     index = load_index(folder, expected_encoder=encoder_name)
     if len(index) != len(dataset.catalog):
-        raise IndexError_(
+        raise IndexFileError(
             f"{folder}: holds {len(index)} items but the catalogue has {len(dataset.catalog)}; rebuild it"
         )
     if set(index.catalog.ids) != set(dataset.catalog.ids):
-        raise IndexError_(
+        raise IndexFileError(
             f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
         )
     if not isinstance(index, SequentialIndex):

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypedDict, runtime_checkable
 
+from .errors import LLMError
+
+__all__ = ["ChatMessage", "Conversation", "LLMBackend", "LLMError"]
+
 
 class ChatMessage(TypedDict):
     role: str
@@ -28,7 +32,3 @@ class LLMBackend(Protocol):
     def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
         """Greedy completions of the assistant turn, one per conversation."""
         ...
-
-
-class LLMError(RuntimeError):
-    """The model could not answer (not loaded, server down, malformed output)."""

@@ -144,7 +144,8 @@ class OpenAIBackend:
             raise LLMError(f"{self.base_url}: cannot connect ({exc.__cause__ or exc})") from None
         except openai.APIStatusError as exc:
             raise LLMError(
-                f"{self.base_url}: {what} failed with HTTP {exc.status_code}: {_brief(exc)}"
+                f"{self.base_url}: {what} failed with HTTP {exc.status_code}: {_brief(exc)}",
+                status_code=exc.status_code,
             ) from None
         except (openai.APIResponseValidationError, ValidationError, json.JSONDecodeError) as exc:
             raise LLMError(f"{self.base_url}: malformed answer to {what}: {_brief(exc)}") from None
@@ -426,7 +427,7 @@ def _http_library() -> Any:
 
 def _unsupported(exc: LLMError) -> bool:
     """A 400/422 answer: the server does not know the parameter we sent (not a transient failure)."""
-    return "HTTP 400" in str(exc) or "HTTP 422" in str(exc)
+    return exc.status_code in (400, 422)
 
 
 def _label_logprobs(response: Any, labels: Sequence[str]) -> dict[str, float]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from recagent.retrieval import DEFAULT_TIES, Interaction, ItemIndex, TieBreak, chronological
+from recagent.retrieval import DEFAULT_TIES, Interaction, ItemIndex, TieBreak, UnknownItemError, chronological
 
 from .extraction import ExtractionReport, TextExtractor
 from .privacy import DEFAULT_REDACTOR, Redactor
@@ -151,7 +151,7 @@ class ProfileBuilder:
         """The profile after one more event, without replaying the history (see the class docstring)."""
         catalog = self.index.catalog
         if event.item_id not in catalog:
-            raise KeyError(f"unknown item {event.item_id!r}")
+            raise UnknownItemError(f"unknown item {event.item_id!r}")
         stats = profile.behaviour.model_copy(deep=True)
         if event.rating is not None:
             stats.rating_sum += event.rating

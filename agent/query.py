@@ -6,17 +6,10 @@ import math
 
 import numpy as np
 
-from recagent.retrieval import Encoder, ItemIndex, SequentialIndex, SequentialModel
+from recagent.retrieval import Encoder, ItemIndex, SequentialIndex, SequentialModel, UnknownUserError
 
 from .privacy import Redactor
 from .profile import UserProfile
-
-
-class UnknownUserError(KeyError):
-    """The user has no history and the request gives nothing to go on."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown user"
 
 
 def _unit(vec: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from recagent.retrieval import (
     TieBreak,
 )
 
+from .errors import UnknownItemError, UnknownUserError
 from .extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
 from .justifier import Justification, Justifier, gather_evidence
 from .llm import LLMBackend, LLMError
@@ -28,7 +29,7 @@ from .memory import ConversationMemory, with_session
 from .privacy import Redactor, title_phrases
 from .profile import PROFILE_SCHEMA_VERSION, Evidence, EvidenceSource, UserProfile
 from .profile_builder import ProfileBuilder
-from .query import QueryBuilder, UnknownUserError
+from .query import QueryBuilder
 from .ranker import Ranker
 from .store import ProfileStore
 
@@ -140,7 +141,7 @@ class Recommender:
         events = list(events)
         for event in events:
             if event.item_id not in self.index.catalog:
-                raise KeyError(f"unknown item {event.item_id!r}")
+                raise UnknownItemError(f"unknown item {event.item_id!r}")
         with self._lock:
             touched: set[str] = set()
             for event in events:
@@ -167,7 +168,7 @@ class Recommender:
         The text is redacted before it is stored, extracted or shown to an LLM; only the redacted text is kept.
         """
         if item_id is not None and item_id not in self.index.catalog:
-            raise KeyError(f"unknown item {item_id!r}")
+            raise UnknownItemError(f"unknown item {item_id!r}")
         clean_text = self.redactor(text)
         with self._lock:
             self._histories.setdefault(user_id, [])

@@ -13,6 +13,7 @@ from .datasets import (
     load_dataset,
 )
 from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
+from .errors import DataFileError, IndexFileError, RecagentError, UnknownItemError, UnknownUserError
 from .events import (
     DEFAULT_TIES,
     Interaction,
@@ -25,8 +26,8 @@ from .events import (
 )
 from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows
 from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
-from .index import EXACT_MAX_ITEMS, IndexChoice, IndexError_, IndexMeta, ItemIndex, choose_index
-from .items import Catalog, DataFileError, Item, ItemFilter, load_catalog, normalise_title
+from .index import EXACT_MAX_ITEMS, IndexChoice, IndexMeta, ItemIndex, choose_index
+from .items import Catalog, Item, ItemFilter, load_catalog, normalise_title
 from .reviews import Review, clothing_reviews_path, load_clothing_reviews
 from .sequential import SequentialConfig, SequentialMeta, SequentialModel, data_fingerprint, fit_sequential
 from .split import LeaveOneOut, Phase
@@ -34,17 +35,17 @@ from .threads import configure_threads
 
 __all__ = [
     "BUNDLED_DATASETS",
-    "DEFAULT_ENCODER",
-    "DEFAULT_TIES",
-    "EXACT_MAX_ITEMS",
     "CFConfig",
     "Catalog",
+    "DEFAULT_ENCODER",
+    "DEFAULT_TIES",
     "DataFileError",
     "Dataset",
+    "EXACT_MAX_ITEMS",
     "EmbeddingCache",
     "Encoder",
     "IndexChoice",
-    "IndexError_",
+    "IndexFileError",
     "IndexMeta",
     "Interaction",
     "InteractionArrays",
@@ -54,24 +55,27 @@ __all__ = [
     "LeaveOneOut",
     "LeaveOneOutSplit",
     "Phase",
+    "RecagentError",
+    "Review",
     "SequentialConfig",
     "SequentialIndex",
     "SequentialMeta",
     "SequentialModel",
     "TieBreak",
-    "Review",
+    "UnknownItemError",
+    "UnknownUserError",
     "choose_index",
     "chronological",
     "clothing_reviews_path",
     "configure_threads",
     "data_fingerprint",
-    "fit_sequential",
-    "fuse_sequential",
     "default_cache_dir",
     "fit_als",
     "fit_collaborative",
     "fit_item2vec",
+    "fit_sequential",
     "fuse",
+    "fuse_sequential",
     "group_by_user",
     "load_bundled",
     "load_bundled_arrays",
@@ -81,8 +85,8 @@ __all__ = [
     "load_dataset",
     "load_events",
     "load_index",
-    "recency_query",
-    "unit_rows",
-    "tie_key",
     "normalise_title",
+    "recency_query",
+    "tie_key",
+    "unit_rows",
 ]

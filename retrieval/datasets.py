@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataFileError, UnknownUserError
 from .events import DEFAULT_TIES, Interaction, LeaveOneOutSplit, TieBreak, group_by_user, load_events, tie_key
-from .items import Catalog, DataFileError, Item, load_catalog
+from .items import Catalog, Item, load_catalog
 
 # dataset name -> (package, folder inside the package, file stem, user-id prefix to strip)
 _BUNDLED: dict[str, tuple[str, str, str, str]] = {
@@ -47,7 +48,7 @@ class Dataset:
         try:
             return self.by_user[user_id]
         except KeyError:
-            raise KeyError(f"unknown user {user_id!r} in dataset {self.name}") from None
+            raise UnknownUserError(f"unknown user {user_id!r} in dataset {self.name}") from None
 
     def split(self) -> LeaveOneOutSplit:
         if self._split is None:

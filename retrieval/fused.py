@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .index import IndexError_, IndexKind, ItemIndex
+from .index import IndexFileError, IndexKind, ItemIndex
 from .items import Catalog
 
 # Half-life, in events, of the collaborative part's recency-weighted query (1: the last item counts as much as
@@ -162,7 +162,7 @@ class SequentialIndex(ItemIndex):
             collab_path = folder / "collab_vectors.npy"
             collab = np.load(collab_path, allow_pickle=False) if collab_path.exists() else None
         except (OSError, ValueError) as exc:
-            raise IndexError_(f"{folder}: not a fused index folder ({exc})") from None
+            raise IndexFileError(f"{folder}: not a fused index folder ({exc})") from None
         return cls(
             base.catalog,
             text,

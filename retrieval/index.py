@@ -13,7 +13,8 @@ import faiss
 import numpy as np
 from pydantic import BaseModel
 
-from .items import Catalog, DataFileError, Item, ItemFilter
+from .errors import IndexFileError
+from .items import Catalog, Item, ItemFilter
 
 IndexKind = Literal["flat", "hnsw", "auto"]
 INDEX_FORMAT_VERSION = 1
@@ -59,10 +60,6 @@ class IndexMeta(BaseModel):
     catalog: str
     hnsw_m: int = 32
     ef_search: int = 64
-
-
-class IndexError_(DataFileError):
-    """An index folder is missing, corrupt, or was built with another encoder."""
 
 
 class ItemIndex:
@@ -253,19 +250,19 @@ class ItemIndex:
         folder = Path(folder)
         meta_path = folder / "meta.json"
         if not meta_path.exists():
-            raise IndexError_(
+            raise IndexFileError(
                 f"{folder}: not an index folder (no meta.json); build one with 'recagent index build'"
             )
         try:
             meta = IndexMeta.model_validate(json.loads(meta_path.read_text(encoding="utf-8")))
         except (ValueError, json.JSONDecodeError) as exc:
-            raise IndexError_(f"{folder}: meta.json is corrupt ({exc.__class__.__name__})") from None
+            raise IndexFileError(f"{folder}: meta.json is corrupt ({exc.__class__.__name__})") from None
         if meta.format_version != INDEX_FORMAT_VERSION:
-            raise IndexError_(
+            raise IndexFileError(
                 f"{folder}: index format {meta.format_version}, this version reads {INDEX_FORMAT_VERSION}"
             )
         if expected_encoder is not None and meta.encoder != expected_encoder:
-            raise IndexError_(
+            raise IndexFileError(
                 f"{folder}: built with encoder '{meta.encoder}', but this run uses '{expected_encoder}'; rebuild the index"
             )
         try:
@@ -274,9 +271,9 @@ class ItemIndex:
                 Item.model_validate_json(line) for line in (folder / "items.jsonl").open(encoding="utf-8")
             ]
         except (OSError, ValueError) as exc:
-            raise IndexError_(f"{folder}: index files are missing or corrupt ({exc})") from None
+            raise IndexFileError(f"{folder}: index files are missing or corrupt ({exc})") from None
         if vectors.shape != (meta.count, meta.dim) or len(items) != meta.count:
-            raise IndexError_(
+            raise IndexFileError(
                 f"{folder}: index files disagree with meta.json (expected {meta.count}x{meta.dim})"
             )
         return cls(

@@ -11,9 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-class DataFileError(ValueError):
-    """A user-supplied data file is malformed; the message names the file, row and field."""
+from .errors import DataFileError, UnknownItemError
 
 
 class Item(BaseModel):
@@ -127,7 +125,7 @@ class Catalog:
         try:
             return self._items[self._by_id[item_id]]
         except KeyError:
-            raise KeyError(f"unknown item id {item_id!r}") from None
+            raise UnknownItemError(f"unknown item id {item_id!r}") from None
 
     def get(self, item_id: str) -> Item | None:
         pos = self._by_id.get(item_id)

@@ -87,15 +87,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
 
-    from .api.auth import APIKeyError, configured_grants
+    from .api.auth import configured_grants
     from .app import launch
 
     settings = _settings(args)
-    try:
-        grants = configured_grants(settings)  # with keys, people sign in as a user with a key bound to it
-    except APIKeyError as exc:
-        print(f"recagent: error: {exc}", file=sys.stderr)
-        return 2
+    grants = configured_grants(settings)  # with keys, people sign in as a user with a key bound to it
     recommender = build_recommender(args.dataset, settings)
     launch(
         recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings), grants=grants
@@ -117,14 +113,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
 
     from .api import run_server
-    from .api.auth import APIKeyError, configured_grants
+    from .api.auth import configured_grants
 
     settings = _settings(args)
-    try:
-        configured_grants(settings)  # a malformed key list fails now, not after the index has loaded
-    except APIKeyError as exc:
-        print(f"recagent: error: {exc}", file=sys.stderr)
-        return 2
+    configured_grants(settings)  # a malformed key list fails now, not after the index has loaded
     recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
     run_server(
         recommender, host=args.host, port=args.port, settings=settings, agent=_chat_agent(recommender, settings)
@@ -608,12 +600,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("-k must be between 1 and 20")
     from pydantic import ValidationError
 
-    from recagent.agent import LLMError, UnknownUserError
-    from recagent.retrieval import DataFileError
+    from recagent.agent import RecagentError
 
     try:
         return int(args.func(args))
-    except (DataFileError, UnknownUserError, LLMError, ValidationError) as exc:
+    except (RecagentError, ValidationError) as exc:
         message = (
             str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc.errors()[0]["msg"])
         )

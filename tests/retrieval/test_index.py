@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recagent.retrieval import Catalog, IndexError_, Item, ItemFilter, ItemIndex
+from recagent.retrieval import Catalog, IndexFileError, Item, ItemFilter, ItemIndex
 
 
 def test_flat_search_equals_brute_force(ml100k_index: ItemIndex, encoder) -> None:
@@ -59,20 +59,20 @@ def test_save_load_roundtrip(tmp_path: Path, ml100k_index: ItemIndex) -> None:
 def test_index_from_another_encoder_is_refused(tmp_path: Path) -> None:
     catalog = Catalog([Item(id=str(i), title=f"t{i}") for i in range(3)])
     ItemIndex(catalog, np.eye(3, 4, dtype=np.float32), encoder="other-encoder").save(tmp_path)
-    with pytest.raises(IndexError_, match="built with encoder 'other-encoder'"):
+    with pytest.raises(IndexFileError, match="built with encoder 'other-encoder'"):
         ItemIndex.load(tmp_path, expected_encoder="all-MiniLM-L6-v2")
 
 
 def test_corrupt_or_foreign_folder_gives_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(IndexError_, match="not an index folder"):
+    with pytest.raises(IndexFileError, match="not an index folder"):
         ItemIndex.load(tmp_path)
     (tmp_path / "meta.json").write_text("{not json")
-    with pytest.raises(IndexError_, match="corrupt"):
+    with pytest.raises(IndexFileError, match="corrupt"):
         ItemIndex.load(tmp_path)
     catalog = Catalog([Item(id=str(i), title=f"t{i}") for i in range(3)])
     ItemIndex(catalog, np.eye(3, 4, dtype=np.float32), encoder="e").save(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     meta["count"] = 5
     (tmp_path / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(IndexError_, match="disagree"):
+    with pytest.raises(IndexFileError, match="disagree"):
         ItemIndex.load(tmp_path)

@@ -72,3 +72,15 @@ def test_item_filter() -> None:
     assert not ItemFilter(year_min=2000).accepts(item)
     merged = ItemFilter(year_min=1990).merged(ItemFilter(year_min=1995, year_max=2000))
     assert (merged.year_min, merged.year_max) == (1995, 2000)
+
+
+def test_unknown_ids_raise_recagent_errors_that_are_still_key_errors() -> None:
+    from recagent.retrieval import RecagentError, UnknownItemError, UnknownUserError, load_bundled
+
+    data = load_bundled("ml-100k")
+    with pytest.raises(UnknownItemError) as item:
+        data.catalog["no-such-item"]
+    assert isinstance(item.value, KeyError) and isinstance(item.value, RecagentError)
+    assert str(item.value) == "unknown item id 'no-such-item'"  # plain, not KeyError's quoted repr
+    with pytest.raises(UnknownUserError, match="unknown user 'nobody'"):
+        data.history("nobody")

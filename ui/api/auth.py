@@ -18,9 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from recagent.agent import Settings
 
-
-class APIKeyError(ValueError):
-    """The API key configuration is malformed; the message says where."""
+from ..errors import APIKeyError
 
 
 class KeyGrant(BaseModel):

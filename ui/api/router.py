@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from recagent.agent import RecommendationRequest, RecommendationResult
 
+from ..errors import APIError
 from .auth import OPEN_GRANT, KeyGrant
 from .protocol import (
     MAX_USER_ID,
@@ -23,7 +24,7 @@ from .protocol import (
     ModelList,
     ProfileResponse,
 )
-from .serving import APIError, OpenAIServing, error_body, sse_json
+from .serving import OpenAIServing, error_body, sse_json
 
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID, description="The user's id.")]
 

@@ -13,12 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recagent.agent import Recommender, Settings
+from recagent.agent import RecagentError, Recommender, Settings
 from recagent.agent.agent_mode import ToolCallingChat
 
+from ..errors import APIError
 from .auth import OPEN_GRANT, KeyGrant, configured_grants, find_grant
 from .router import router
-from .serving import APIError, OpenAIServing, error_body
+from .serving import OpenAIServing, error_body
 
 log = logging.getLogger("recagent.api")
 
@@ -225,6 +226,15 @@ def build_app(
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return JSONResponse(
             error_body(exc.status, exc.message, exc.type, exc.param, exc.code), status_code=exc.status
+        )
+
+    @app.exception_handler(RecagentError)
+    async def _recagent_error(_: Request, exc: RecagentError) -> JSONResponse:
+        # The one mapping of recagent's errors to HTTP (ui/errors.py); routes with a parameter to name map
+        # the error themselves with APIError.from_error(exc, param).
+        error = APIError.from_error(exc)
+        return JSONResponse(
+            error_body(error.status, error.message, error.type, error.param, error.code), status_code=error.status
         )
 
     @app.exception_handler(RequestValidationError)

@@ -25,6 +25,7 @@ from recagent.agent.llm import ChatMessage
 from recagent.agent.settings import DEFAULT_API_MODEL_NAME
 from recagent.agent.tools import profile_dict
 
+from ..errors import APIError
 from .auth import OPEN_GRANT, KeyGrant
 from .protocol import (
     AssistantMessage,
@@ -48,27 +49,8 @@ from .protocol import (
 )
 
 
-class APIError(Exception):
-    """An error answered as OpenAI's error object with ``status``."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        type_: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_
-        self.param = param
-        self.code = code
-
-
 def _not_found(exc: UnknownUserError, param: str = "user") -> APIError:
-    return APIError(404, str(exc), "not_found_error", param=param, code="user_not_found")
+    return APIError.from_error(exc, param)
 
 
 # ------------------------------------------------------------------ prose: the same text streamed or not
