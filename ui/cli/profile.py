@@ -1,0 +1,141 @@
+"""``recagent profile show|erase|export|demo-reviews``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import data_parent, runtime_parent, settings_from_args
+
+COMMANDS = {"profile": "show, export or erase user profiles"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    profile = sub.add_parser("profile", help=COMMANDS["profile"]).add_subparsers(
+        dest="profile_command", required=True, metavar="PROFILE_COMMAND"
+    )
+    show = profile.add_parser(
+        "show",
+        help="a user's profile: interests with evidence, aspects, constraints",
+        parents=[data_parent(), runtime_parent()],
+    )
+    show.add_argument("--user", required=True, help="user id")
+    show.add_argument("--json", action="store_true", help="print the profile as JSON")
+    show.add_argument("--vectors", action="store_true", help="include the vectors in --json output")
+    show.set_defaults(func=cmd_profile_show)
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--user", required=True, help="user id")
+    store.add_argument("--dataset", default="ml-100k", help="whose store (default ml-100k)")
+    erase = profile.add_parser(
+        "erase", help="delete everything stored about a user (profile, events, texts, vectors)", parents=[store]
+    )
+    erase.set_defaults(func=cmd_profile_erase)
+    export = profile.add_parser("export", help="print everything stored about a user as JSON", parents=[store])
+    export.set_defaults(func=cmd_profile_export)
+    demo = profile.add_parser(
+        "demo-reviews",
+        help="build a profile from real clothing reviews (Women's E-Commerce Clothing Reviews, offline)",
+        parents=[runtime_parent()],
+    )
+    demo.add_argument("-n", type=int, default=5, help="how many reviews (default 5)")
+    demo.add_argument("--offset", type=int, default=0, help="skip this many reviews first")
+    demo.add_argument("--min-chars", type=int, default=150, help="only reviews at least this long")
+    demo.add_argument("--json", action="store_true", help="print aspects and interests as JSON")
+    demo.set_defaults(func=cmd_profile_demo_reviews)
+
+
+def _profile_table(profile: Any, evidence: int = 2) -> str:
+    """A readable rendering of a profile: summary, interests with evidence, aspects, constraints, behaviour."""
+    lines = [f"Profile of user {profile.user_id} (schema v{profile.schema_version})", "", profile.summary, ""]
+    if profile.interests:
+        lines.append(f"{'interest':<16} {'weight':>7} {'conf':>5}  {'from':<9} evidence")
+        for interest in profile.interests[:15]:
+            quotes = "; ".join(e.quote or e.text for e in interest.evidence[:evidence])
+            lines.append(
+                f"{interest.tag[:16]:<16} {interest.weight:>+7.3f} {interest.confidence:>5.2f}  "
+                f"{interest.extractor:<9} {quotes[:90]}"
+            )
+        lines.append("")
+    if profile.aspects:
+        lines.append(f"{'aspect':<16} {'polarity':>8} {'strength':>8} {'n':>3}  {'from':<5} evidence")
+        for aspect in profile.aspects:
+            quote = aspect.evidence[0].quote if aspect.evidence else ""
+            lines.append(
+                f"{aspect.aspect[:16]:<16} {aspect.polarity:>+8.3f} {aspect.strength:>8.2f} {aspect.mentions:>3}  "
+                f'{aspect.extractor:<5} "{quote[:80]}"'
+            )
+        lines.append("")
+    for constraint in profile.constraints:
+        lines.append(
+            f'constraint: {constraint.kind} {constraint.field} = {constraint.value} ("{constraint.quote}")'
+        )
+    stats = profile.behaviour
+    if profile.event_count:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(stats.counts.items()))
+        gap = f", median gap {stats.median_gap_hours:.1f} h" if stats.median_gap_hours is not None else ""
+        lines.append(f"behaviour: {counts}; {stats.active_days} active days{gap}")
+    return "\n".join(lines).rstrip()
+
+
+def cmd_profile_show(args: argparse.Namespace) -> int:
+    from recagent.agent import build_recommender
+
+    recommender = build_recommender(
+        args.dataset, settings_from_args(args), events=args.events, index_dir=args.index, backend=None
+    )
+    profile = recommender.profile(args.user)
+    if args.json:
+        exclude = None if args.vectors else {"vector", "negative_vector", "short_term_vector"}
+        print(profile.model_dump_json(indent=2, exclude=exclude))
+        return 0
+    print(_profile_table(profile))
+    return 0
+
+
+def cmd_profile_erase(args: argparse.Namespace) -> int:
+    from recagent.agent import open_store
+
+    settings = settings_from_args(args)
+    report = open_store(settings, args.dataset).erase(args.user)
+    print(
+        f"erased user {args.user} from {settings.profile_store_path(args.dataset)}: {report.profiles} profile versions, "
+        f"{report.vectors} vectors, {report.events} events, {report.texts} texts"
+    )
+    return 0
+
+
+def cmd_profile_export(args: argparse.Namespace) -> int:
+    from recagent.agent import open_store
+
+    print(open_store(settings_from_args(args), args.dataset).export_json(args.user))
+    return 0
+
+
+def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
+    from recagent.agent import FastExtractor, TextExtractor, UserProfile, Vocabulary
+    from recagent.agent.privacy import redact_text
+    from recagent.agent.profile_builder import merge_claims
+    from recagent.retrieval import Encoder, configure_threads
+    from recagent.retrieval.reviews import load_clothing_reviews
+
+    settings = settings_from_args(args)
+    configure_threads(settings.threads or None)
+    reviews = load_clothing_reviews(limit=args.offset + args.n, min_chars=args.min_chars)[args.offset :]
+    extractor = TextExtractor(
+        FastExtractor(Encoder(settings.encoder, cache_dir=settings.cache_dir), Vocabulary.for_clothing())
+    )
+    profile = UserProfile(user_id="clothing-reviewer")
+    for review in reviews:
+        report = extractor.extract(redact_text(review.text))
+        profile = merge_claims(profile, report, "review", review.review_id, review.item_id)
+        if not args.json:
+            print(
+                f"{review.review_id} ({review.rating}/5, {review.item_class}): {len(report.claims)} claims",
+                file=sys.stderr,
+            )
+    if args.json:
+        print(profile.model_dump_json(indent=2, include={"user_id", "aspects", "interests", "summary"}))
+        return 0
+    print(_profile_table(profile, evidence=1))
+    return 0
