@@ -24,8 +24,9 @@ from pydantic import BaseModel, Field
 from .justifier import _TITLE_WITH_YEAR, _longest_title_suffix
 from .llm import ChatMessage
 from .recommender import RecommendationResult, Recommender
+from .render import content_text, summarise_result
 from .settings import Settings
-from .tools import CallerBinding, recagent_tools, summarise_result
+from .tools import CallerBinding, recagent_tools
 
 ChatMode = Literal["pipeline", "agent"]
 
@@ -105,14 +106,6 @@ def _names_unknown(
     return False
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return str(content)
-
-
 class ToolCallingChat:
     """Runs a conversation through ``langchain.agents.create_agent`` with recagent's tools."""
 
@@ -164,12 +157,12 @@ class ToolCallingChat:
         for message in state.get("messages", []):
             if isinstance(message, ToolMessage):
                 calls += 1
-                given |= _named_items(_text_of(message.content), self.recommender)
-                given_spans |= _title_spans(_text_of(message.content))
+                given |= _named_items(content_text(message.content), self.recommender)
+                given_spans |= _title_spans(content_text(message.content))
                 if message.name == "recommend" and isinstance(message.artifact, dict):
                     results.append(RecommendationResult.model_validate(message.artifact))
             elif isinstance(message, AIMessage):
-                text = _text_of(message.content)
+                text = content_text(message.content)
         given |= {r.item.id for result in results for r in result.recommendations}
         replaced = False
         if _names_unknown(text, given, self.recommender, given_spans):

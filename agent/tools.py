@@ -19,6 +19,7 @@ from recagent.retrieval import ItemFilter
 
 from .profile import UserProfile
 from .recommender import MAX_K, RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
+from .render import summarise_profile, summarise_result
 
 
 class RecommendArgs(BaseModel):
@@ -118,34 +119,6 @@ def _binding(data: Any) -> Any:
         data["binding"] = CallerBinding(user_id=data.pop("user_id", None))
         data.pop("bound", None)
     return data
-
-
-def summarise_result(result: RecommendationResult) -> str:
-    """One line per pick: rank, item id, title, genres, score and why; readable by people and models."""
-    if not result.recommendations:
-        return "No items match this request; try fewer constraints."
-    who = f"user {result.user_id}" if result.user_id else "this request"
-    lines = [f"Top {len(result.recommendations)} for {who} (ranked by {result.ranker}):"]
-    for rec in result.recommendations:
-        genres = ", ".join(rec.item.genres)
-        line = f"{rec.rank}. [{rec.item.id}] {rec.item.display_title}" + (f" ({genres})" if genres else "")
-        if rec.justification is not None:
-            line += f": {rec.justification.text}"
-        lines.append(line)
-    if result.degraded_reason:
-        lines.append(f"Note: {result.degraded_reason}.")
-    return "\n".join(lines)
-
-
-def summarise_profile(profile: UserProfile, n: int = 5) -> str:
-    likes = ", ".join(f"{i.tag} ({i.weight:+.2f})" for i in profile.top_interests(n)) or "none yet"
-    dislikes = ", ".join(f"{i.tag} ({i.weight:+.2f})" for i in profile.top_interests(n, positive=False))
-    lines = [f"User {profile.user_id}: {profile.event_count} events.", f"Likes: {likes}."]
-    if dislikes:
-        lines.append(f"Dislikes: {dislikes}.")
-    if profile.liked:
-        lines.append("Recently liked: " + "; ".join(r.title for r in profile.liked[:n]) + ".")
-    return "\n".join(lines)
 
 
 def profile_dict(profile: UserProfile) -> dict[str, Any]:

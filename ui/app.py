@@ -20,12 +20,12 @@ from typing import Any
 
 from recagent.agent import RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
 from recagent.agent.agent_mode import ToolCallingChat
+from recagent.agent.render import content_text, result_markdown
 from recagent.agent.settings import bootstrap_environment
 from recagent.agent.tools import profile_dict
 from recagent.retrieval import Interaction
 
 from .api.auth import KeyGrant, find_grant
-from .render import result_markdown
 
 bootstrap_environment()  # before gradio is imported: it reads GRADIO_ANALYTICS_ENABLED at import
 import gradio as gr  # noqa: E402  (module level: handlers annotate gr.Request, which Gradio resolves by name)
@@ -189,7 +189,7 @@ def create_app(
         history = list(history or [])
         message = (message or "").strip()
         user_id = _user_id(user, request)
-        earlier = [_text(m["content"]) for m in history if m.get("role") == "user"]
+        earlier = [content_text(m["content"]) for m in history if m.get("role") == "user"]
         earlier = [t for t in earlier if t and t != "(recommend me something)"]
         history.append({"role": "user", "content": message or "(recommend me something)"})
         result: RecommendationResult | None = None
@@ -371,14 +371,6 @@ def create_app(
             show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
     return demo
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return str(content or "")
 
 
 def launch(

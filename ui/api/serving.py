@@ -22,6 +22,7 @@ from recagent.agent import (
 )
 from recagent.agent.agent_mode import ChatMode, ToolCallingChat
 from recagent.agent.llm import ChatMessage
+from recagent.agent.render import answer_text, justification_text, ranked_text
 from recagent.agent.settings import DEFAULT_API_MODEL_NAME
 from recagent.agent.tools import profile_dict
 
@@ -54,32 +55,6 @@ def _not_found(exc: UnknownUserError, param: str = "user") -> APIError:
 
 
 # ------------------------------------------------------------------ prose: the same text streamed or not
-
-
-def ranked_text(result: RecommendationResult) -> str:
-    """The ranked list, first part of the assistant's answer."""
-    if not result.recommendations:
-        return "I found nothing that matches; try loosening the request."
-    who = f" for user {result.user_id}" if result.user_id else ""
-    lines = [f"Top {len(result.recommendations)} picks{who}:"]
-    for rec in result.recommendations:
-        genres = ", ".join(rec.item.genres)
-        lines.append(f"{rec.rank}. {rec.item.display_title}" + (f" ({genres})" if genres else ""))
-    if result.degraded_reason:
-        lines.append(f"(ranked by retrieval only: {result.degraded_reason})")
-    return "\n".join(lines)
-
-
-def justification_text(rec: Recommendation) -> str:
-    """One pick's justification, appended after the list as it is generated."""
-    if rec.justification is None:
-        return ""
-    lead = "\n\nWhy:\n" if rec.rank == 1 else "\n"
-    return f"{lead}{rec.rank}. {rec.justification.text}"
-
-
-def answer_text(result: RecommendationResult) -> str:
-    return ranked_text(result) + "".join(justification_text(r) for r in result.recommendations)
 
 
 def _words(text: str) -> int:

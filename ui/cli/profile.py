@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from .common import data_parent, runtime_parent, settings_from_args
 
@@ -45,41 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=cmd_profile_demo_reviews)
 
 
-def _profile_table(profile: Any, evidence: int = 2) -> str:
-    """A readable rendering of a profile: summary, interests with evidence, aspects, constraints, behaviour."""
-    lines = [f"Profile of user {profile.user_id} (schema v{profile.schema_version})", "", profile.summary, ""]
-    if profile.interests:
-        lines.append(f"{'interest':<16} {'weight':>7} {'conf':>5}  {'from':<9} evidence")
-        for interest in profile.interests[:15]:
-            quotes = "; ".join(e.quote or e.text for e in interest.evidence[:evidence])
-            lines.append(
-                f"{interest.tag[:16]:<16} {interest.weight:>+7.3f} {interest.confidence:>5.2f}  "
-                f"{interest.extractor:<9} {quotes[:90]}"
-            )
-        lines.append("")
-    if profile.aspects:
-        lines.append(f"{'aspect':<16} {'polarity':>8} {'strength':>8} {'n':>3}  {'from':<5} evidence")
-        for aspect in profile.aspects:
-            quote = aspect.evidence[0].quote if aspect.evidence else ""
-            lines.append(
-                f"{aspect.aspect[:16]:<16} {aspect.polarity:>+8.3f} {aspect.strength:>8.2f} {aspect.mentions:>3}  "
-                f'{aspect.extractor:<5} "{quote[:80]}"'
-            )
-        lines.append("")
-    for constraint in profile.constraints:
-        lines.append(
-            f'constraint: {constraint.kind} {constraint.field} = {constraint.value} ("{constraint.quote}")'
-        )
-    stats = profile.behaviour
-    if profile.event_count:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(stats.counts.items()))
-        gap = f", median gap {stats.median_gap_hours:.1f} h" if stats.median_gap_hours is not None else ""
-        lines.append(f"behaviour: {counts}; {stats.active_days} active days{gap}")
-    return "\n".join(lines).rstrip()
-
-
 def cmd_profile_show(args: argparse.Namespace) -> int:
     from recagent.agent import build_recommender
+    from recagent.agent.render import profile_table
 
     recommender = build_recommender(
         args.dataset, settings_from_args(args), events=args.events, index_dir=args.index, backend=None
@@ -89,7 +56,7 @@ def cmd_profile_show(args: argparse.Namespace) -> int:
         exclude = None if args.vectors else {"vector", "negative_vector", "short_term_vector"}
         print(profile.model_dump_json(indent=2, exclude=exclude))
         return 0
-    print(_profile_table(profile))
+    print(profile_table(profile))
     return 0
 
 
@@ -116,6 +83,7 @@ def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
     from recagent.agent import FastExtractor, TextExtractor, UserProfile, Vocabulary
     from recagent.agent.privacy import redact_text
     from recagent.agent.profile_builder import merge_claims
+    from recagent.agent.render import profile_table
     from recagent.retrieval import Encoder, configure_threads
     from recagent.retrieval.reviews import load_clothing_reviews
 
@@ -137,5 +105,5 @@ def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
     if args.json:
         print(profile.model_dump_json(indent=2, include={"user_id", "aspects", "interests", "summary"}))
         return 0
-    print(_profile_table(profile, evidence=1))
+    print(profile_table(profile, evidence=1))
     return 0

@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from recagent.agent import RecommendationRequest, build_recommender
+    from recagent.agent.render import result_table
     from recagent.retrieval import ItemFilter
 
     recommender = build_recommender(args.dataset, settings_from_args(args), events=args.events, index_dir=args.index)
@@ -46,10 +47,5 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    print(f"Top {len(result.recommendations)} for user {args.user} (ranked by {result.ranker}):")
-    for rec in result.recommendations:
-        genres = ", ".join(rec.item.genres)
-        print(f"{rec.rank:>2}. {rec.item.display_title}  [{genres}]  score {rec.score:.3f}")
-        if rec.justification is not None:
-            print(f"    {rec.justification.text}  ({rec.justification.source})")
+    print(result_table(result))
     return 0
