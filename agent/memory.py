@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from recagent.retrieval import unit_vector
+
 from .privacy import DEFAULT_REDACTOR, Redactor
 from .profile import Constraint, Evidence, Interest, SessionMemory, UserProfile, constraints_filter
 from .prompts import clean
@@ -173,11 +175,6 @@ def _merge_constraints(old: list[Constraint], new: list[Constraint]) -> list[Con
     return [*kept, *new]
 
 
-def _unit(vec: np.ndarray) -> np.ndarray | None:
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 else None
-
-
 class ConversationMemory:
     """Per-session memory. The short-term vector is an exponential moving average of the turns' embeddings,
     each older turn counting ``decay`` times the next one, so the latest message dominates."""
@@ -213,12 +210,12 @@ class ConversationMemory:
         short = session.short_term_vector
         if remainder:
             old = np.zeros_like(vectors[0]) if short is None else np.asarray(short, np.float32) * self.decay
-            mixed = _unit(old + vectors[0])
+            mixed = unit_vector(old + vectors[0])
             short = None if mixed is None else mixed.tolist()
         avoid = session.avoid_vector
         for vec in vectors[1 if remainder else 0 :]:
             old = np.zeros_like(vec) if avoid is None else np.asarray(avoid, np.float32)
-            mixed = _unit(old + vec)
+            mixed = unit_vector(old + vec)
             avoid = None if mixed is None else mixed.tolist()
         interests = list(session.interests)
         for c in constraints:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,7 +9,15 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from recagent.retrieval import DEFAULT_TIES, Interaction, ItemIndex, TieBreak, UnknownItemError, chronological
+from recagent.retrieval import (
+    DEFAULT_TIES,
+    Interaction,
+    ItemIndex,
+    TieBreak,
+    UnknownItemError,
+    chronological,
+    unit_vector,
+)
 
 from .extraction import ExtractionReport, TextExtractor
 from .privacy import DEFAULT_REDACTOR, Redactor
@@ -28,11 +35,6 @@ from .profile import (
 LIKE_THRESHOLD = 4.0
 DISLIKE_THRESHOLD = 2.0
 EVIDENCE_PER_CLAIM = 3
-
-
-def _unit(vec: np.ndarray) -> np.ndarray | None:
-    norm = float(np.linalg.norm(vec))
-    return None if norm == 0 or not math.isfinite(norm) else vec / norm
 
 
 def event_id(event: Interaction) -> str:
@@ -129,8 +131,8 @@ class ProfileBuilder:
         stats.positive_mass = 0.0 if pos_sum is None else float(np.linalg.norm(pos_sum))
         stats.negative_mass = 0.0 if neg_sum is None else float(np.linalg.norm(neg_sum))
         stats.rating_sum = float(sum(rated))
-        vector = None if pos_sum is None else _unit(pos_sum)
-        negative_vector = None if neg_sum is None else _unit(neg_sum)
+        vector = None if pos_sum is None else unit_vector(pos_sum)
+        negative_vector = None if neg_sum is None else unit_vector(neg_sum)
 
         profile = UserProfile(
             user_id=user_id,
@@ -172,7 +174,7 @@ class ProfileBuilder:
         def mix(unit: list[float] | None, mass: float, add: float) -> tuple[list[float] | None, float]:
             total = np.zeros_like(item_vec) if unit is None else np.asarray(unit, np.float32) * mass * decay
             total = total + add * item_vec
-            vec = _unit(total)
+            vec = unit_vector(total)
             return (None, 0.0) if vec is None else (vec.tolist(), float(np.linalg.norm(total)))
 
         vector, stats.positive_mass = mix(profile.vector, stats.positive_mass, max(weight, 0.0))

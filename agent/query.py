@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from recagent.retrieval import Encoder, ItemIndex, SequentialIndex, SequentialModel, UnknownUserError
+from recagent.retrieval import (
+    Encoder,
+    ItemIndex,
+    SequentialIndex,
+    SequentialModel,
+    UnknownUserError,
+    unit_vector,
+)
 
 from .privacy import Redactor
 from .profile import UserProfile
-
-
-def _unit(vec: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 and math.isfinite(norm) else vec
 
 
 class QueryBuilder:
@@ -66,7 +66,8 @@ class QueryBuilder:
         avoid = profile.session.avoid_vector if profile.session is not None else None
         if avoid is not None:
             vec = vec - self.avoid_weight * np.asarray(avoid, dtype=np.float32)
-        return _unit(vec).astype(np.float32)
+        unit = unit_vector(vec)
+        return (vec if unit is None else unit).astype(np.float32)
 
     def sequence_state(self, profile: UserProfile) -> np.ndarray | None:
         """SASRec's state after the user's events in order (``profile.seen``: updated with every event)."""

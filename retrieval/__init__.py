@@ -24,7 +24,7 @@ from .events import (
     load_events,
     tie_key,
 )
-from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows
+from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows, unit_vector
 from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
 from .index import EXACT_MAX_ITEMS, IndexChoice, IndexMeta, ItemIndex, choose_index
 from .items import Catalog, Item, ItemFilter, load_catalog, normalise_title
@@ -89,4 +89,5 @@ __all__ = [
     "recency_query",
     "tie_key",
     "unit_rows",
+    "unit_vector",
 ]

@@ -15,6 +15,7 @@ and is found through its text alone. ``λt = λc = 0`` is SASRec exactly.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ from .items import Catalog
 # Half-life, in events, of the collaborative part's recency-weighted query (1: the last item counts as much as
 # all older ones together); chosen on validation items for the old hybrid and kept.
 COLLAB_HALF_LIFE = 1.0
+
+
+def unit_vector(vec: np.ndarray) -> np.ndarray | None:
+    """``vec`` scaled to length 1, or None when it has no direction (zero or non-finite norm)."""
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 and math.isfinite(norm) else None
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

@@ -64,6 +64,7 @@ EXPECTED: dict[str, list[str]] = {
         "recency_query",
         "tie_key",
         "unit_rows",
+        "unit_vector",
     ],
     "recagent.agent": [
         "AspectSentiment",
