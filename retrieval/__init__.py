@@ -17,7 +17,6 @@ from .errors import DataFileError, IndexFileError, RecagentError, UnknownItemErr
 from .events import (
     DEFAULT_TIES,
     Interaction,
-    LeaveOneOutSplit,
     TieBreak,
     chronological,
     group_by_user,
@@ -53,7 +52,6 @@ __all__ = [
     "ItemFilter",
     "ItemIndex",
     "LeaveOneOut",
-    "LeaveOneOutSplit",
     "Phase",
     "RecagentError",
     "Review",

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataFileError, UnknownUserError
-from .events import DEFAULT_TIES, Interaction, LeaveOneOutSplit, TieBreak, group_by_user, load_events, tie_key
+from .events import DEFAULT_TIES, Interaction, TieBreak, group_by_user, load_events, tie_key
 from .items import Catalog, Item, load_catalog
 
 # dataset name -> (package, folder inside the package, file stem, user-id prefix to strip)
@@ -34,7 +34,6 @@ class Dataset:
     catalog: Catalog
     events: list[Interaction]
     ties: TieBreak = DEFAULT_TIES
-    _split: LeaveOneOutSplit | None = field(default=None, repr=False)
 
     @cached_property
     def by_user(self) -> dict[str, list[Interaction]]:
@@ -49,11 +48,6 @@ class Dataset:
             return self.by_user[user_id]
         except KeyError:
             raise UnknownUserError(f"unknown user {user_id!r} in dataset {self.name}") from None
-
-    def split(self) -> LeaveOneOutSplit:
-        if self._split is None:
-            self._split = LeaveOneOutSplit.from_events(self.events, ties=self.ties)
-        return self._split
 
 
 def _package_dir(package: str) -> Path:
@@ -157,7 +151,7 @@ class InteractionArrays:
 
     ``users``/``items`` are integer codes into ``user_ids`` and into ``catalog`` order (``item_ids``);
     rows are sorted per user chronologically with the same ``ties`` protocol as :func:`chronological`,
-    so per-user slices agree with :meth:`Dataset.split`.
+    so per-user slices agree with :attr:`Dataset.by_user`.
     """
 
     name: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -74,25 +74,3 @@ def group_by_user(
     for event in events:
         by_user.setdefault(event.user_id, []).append(event)
     return {user: chronological(evs, ties, seed) for user, evs in by_user.items()}
-
-
-class LeaveOneOutSplit(BaseModel):
-    """Chronological leave-one-out: last event is test, the one before is validation, the rest train."""
-
-    train: dict[str, list[Interaction]]
-    valid: dict[str, Interaction]
-    test: dict[str, Interaction]
-
-    @classmethod
-    def from_events(
-        cls, events: Sequence[Interaction], min_events: int = 3, ties: TieBreak = DEFAULT_TIES, seed: int = 0
-    ) -> LeaveOneOutSplit:
-        train: dict[str, list[Interaction]] = {}
-        valid: dict[str, Interaction] = {}
-        test: dict[str, Interaction] = {}
-        for user, history in group_by_user(events, ties, seed).items():
-            if len(history) < min_events:
-                train[user] = history
-                continue
-            train[user], valid[user], test[user] = history[:-2], history[-2], history[-1]
-        return cls(train=train, valid=valid, test=test)

@@ -28,7 +28,6 @@ EXPECTED: dict[str, list[str]] = {
         "ItemFilter",
         "ItemIndex",
         "LeaveOneOut",
-        "LeaveOneOutSplit",
         "Phase",
         "RecagentError",
         "Review",

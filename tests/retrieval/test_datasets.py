@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from recagent.retrieval import Dataset, load_bundled
 
+from .event_split import LeaveOneOutSplit
+
 
 def test_ml100k_loads_from_site_packages(ml100k: Dataset) -> None:
     assert len(ml100k.catalog) == 1682
@@ -12,7 +14,7 @@ def test_ml100k_loads_from_site_packages(ml100k: Dataset) -> None:
 
 
 def test_leave_one_out_is_chronological_and_leak_free(ml100k: Dataset) -> None:
-    split = ml100k.split()
+    split = LeaveOneOutSplit.from_events(ml100k.events, ties=ml100k.ties)
     assert len(split.test) == 943
     for user, test_event in list(split.test.items())[:200]:
         train = split.train[user]
