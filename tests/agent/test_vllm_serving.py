@@ -32,11 +32,12 @@ from recagent.agent.vllm_serving import (
     CPU_SERVED_BASE,
     VLLMServer,
     cpu_env,
-    make_test_adapter,
     server_healthy,
     vllm_command,
 )
 from recagent.retrieval import load_bundled
+
+from .random_adapter import make_test_adapter
 
 pytestmark = pytest.mark.vllm
 
