@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from .data import RankingExample, build_examples, load_examples, save_examples
-from .evaluate import EvalConfig, EvalReport, markdown_table, results_dir, run_evaluation, write_report
+from .evaluate import EvalConfig, EvalReport, results_dir, run_evaluation
 from .lora import LoraSettings, TrainingPair, TrainReport, train_lora
-from .metrics import RankingMetrics, mrr, ndcg_at, paired_bootstrap_ndcg, rank_of, recall_at, summarise
+from .metrics import RankingMetrics, mrr, ndcg_at, paired_bootstrap_ndcg, rank_of, ranking_metrics, recall_at
 from .pipeline import DEFAULT_ADAPTER, FinetuneConfig, run_finetune
 from .protocol import (
     PopularityScorer,
@@ -15,6 +15,7 @@ from .protocol import (
     full_ranks,
     recency_query,
 )
+from .report import markdown_table, write_report
 
 __all__ = [
     "DEFAULT_ADAPTER",
@@ -44,7 +45,7 @@ __all__ = [
     "run_evaluation",
     "run_finetune",
     "save_examples",
-    "summarise",
+    "ranking_metrics",
     "train_lora",
     "write_report",
 ]

@@ -52,7 +52,7 @@ def mrr(ranks: Sequence[int] | np.ndarray) -> float:
     return float(np.mean(1.0 / (ranks + 1.0))) if len(ranks) else 0.0
 
 
-def summarise(ranks: Sequence[int] | np.ndarray) -> RankingMetrics:
+def ranking_metrics(ranks: Sequence[int] | np.ndarray) -> RankingMetrics:
     ranks = np.asarray(ranks)
     return RankingMetrics(
         users=len(ranks),

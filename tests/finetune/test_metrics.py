@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recagent.finetune import mrr, ndcg_at, rank_of, recall_at, summarise
+from recagent.finetune import mrr, ndcg_at, rank_of, ranking_metrics, recall_at
 
 
 def test_single_relevant_item_metrics_match_hand_computed_values() -> None:
@@ -18,9 +18,9 @@ def test_single_relevant_item_metrics_match_hand_computed_values() -> None:
 
 
 def test_perfect_and_hopeless_rankers() -> None:
-    best = summarise([0, 0, 0])
+    best = ranking_metrics([0, 0, 0])
     assert (best.recall_at_10, best.ndcg_at_10, best.mrr) == (1.0, 1.0, 1.0)
-    worst = summarise([50, 60])
+    worst = ranking_metrics([50, 60])
     assert worst.recall_at_20 == 0.0 and worst.ndcg_at_10 == 0.0
     assert worst.mrr == pytest.approx((1 / 51 + 1 / 61) / 2)
 
