@@ -102,3 +102,11 @@ def ml100k_served(ml100k: Dataset, encoder: Encoder, tmp_path_factory: pytest.Te
         ml100k, encoder, folder, SequentialConfig(**TINY_SASREC), tune_users=300, progress=False, log=lambda _: None
     )
     return folder, index, model
+
+
+@pytest.fixture(scope="module")
+def recommender(ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend):
+    """The pipeline on ml-100k's text index with the tiny model, fresh per test module (modules add events)."""
+    from recagent.agent import Recommender
+
+    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)

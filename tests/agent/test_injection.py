@@ -43,13 +43,6 @@ def _allowed(recommender: Recommender, request: RecommendationRequest) -> set[st
     return {item.id for item, _ in recommender.retrieve(profile, request)}
 
 
-@pytest.fixture(scope="module")
-def recommender(
-    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LLMBackend
-) -> Recommender:
-    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
-
-
 @pytest.mark.parametrize(
     ("kind", "text"), HOSTILE_TEXTS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(HOSTILE_TEXTS)]
 )

@@ -81,13 +81,6 @@ class RecordingBackend:
         return self.inner.generate(conversations, max_new_tokens)
 
 
-@pytest.fixture(scope="module")
-def recommender(
-    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend
-) -> Recommender:
-    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
-
-
 def test_no_horror_something_funny_from_the_90s_changes_the_next_picks(recommender: Recommender) -> None:
     before = recommender.recommend(RecommendationRequest(user_id="7", k=10, justify=False))
     turn = "no horror, something funny from the 90s"

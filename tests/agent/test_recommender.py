@@ -2,15 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from recagent.agent import LocalBackend, RecommendationRequest, Recommender, UnknownUserError
+from recagent.agent import RecommendationRequest, Recommender, UnknownUserError
 from recagent.retrieval import Dataset, Encoder, ItemFilter, ItemIndex
-
-
-@pytest.fixture(scope="module")
-def recommender(
-    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend
-) -> Recommender:
-    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
 
 
 def test_pipeline_returns_distinct_unseen_catalogue_items(recommender: Recommender, ml100k: Dataset) -> None:

@@ -8,19 +8,12 @@ import asyncio
 import pytest
 from langchain_core.messages import ToolMessage
 
-from recagent.agent import LocalBackend, RecommendationResult, Recommender
+from recagent.agent import RecommendationResult, Recommender
 from recagent.agent.agent_mode import ToolCallingChat, chat_mode, make_agent_model
 from recagent.agent.settings import Settings
 from recagent.agent.tools import ProfileTool, RecommendInput, RecommendTool, recagent_tools
-from recagent.retrieval import Dataset, Encoder, ItemIndex
+from recagent.retrieval import Dataset
 from tests.scripted_chat import ScriptedToolCaller
-
-
-@pytest.fixture(scope="module")
-def recommender(
-    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend
-) -> Recommender:
-    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
 
 
 def test_args_schema_is_what_other_agents_see(recommender: Recommender) -> None:

@@ -57,13 +57,6 @@ class _Server:
 
 
 @pytest.fixture(scope="module")
-def recommender(
-    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend
-) -> Recommender:
-    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
-
-
-@pytest.fixture(scope="module")
 def base_url(recommender: Recommender) -> Iterator[str]:
     app = build_app(recommender, Settings(api_keys=f"other-key, {KEY}", api_max_body_bytes=64_000))
     with _Server(app) as url:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from recagent.agent import LocalBackend, Recommender
-from recagent.retrieval import Dataset, Encoder, ItemIndex
+from recagent.agent import Recommender
+from recagent.retrieval import Dataset
 from recagent.ui.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -23,13 +23,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def recommender(
-    ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny_backend: LocalBackend
-) -> Recommender:
-    return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
 
 
 @pytest.fixture(scope="module")
