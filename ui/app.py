@@ -131,26 +131,32 @@ def sign_in_check(grants: list[KeyGrant]) -> Any:
     return check
 
 
-def create_app(
-    recommender: Recommender,
-    max_users: int = 200,
-    agent: ToolCallingChat | None = None,
-    warm_start: bool = True,
-    signed_in: bool = False,
-) -> Any:
-    """The Blocks app; ``warm_start`` computes the default user's opening picks now, not on the first visit.
+class AppHandlers:
+    """What the app does on each event; :func:`create_app` lays the page out and wires these to it.
 
     ``signed_in``: the app is launched with ``auth=sign_in_check(grants)`` and every handler acts for
     ``request.username`` only.
     """
-    # Numeric MovieLens ids in numeric order, so user 1 comes first.
-    users = sorted(recommender.users(), key=lambda u: (not u.isdigit(), int(u) if u.isdigit() else 0, u))
-    users = users[:max_users]
-    default_user = users[0] if users else NEW_USER
 
-    def _user_id(user: str | None, request: gr.Request | None = None) -> str | None:
+    def __init__(
+        self,
+        recommender: Recommender,
+        max_users: int = 200,
+        agent: ToolCallingChat | None = None,
+        signed_in: bool = False,
+    ) -> None:
+        self.recommender = recommender
+        self.agent = agent
+        self.signed_in = signed_in
+        # Numeric MovieLens ids in numeric order, so user 1 comes first.
+        users = sorted(recommender.users(), key=lambda u: (not u.isdigit(), int(u) if u.isdigit() else 0, u))
+        self.users = users[:max_users]
+        self.default_user = self.users[0] if self.users else NEW_USER
+        self._opening: dict[str, tuple[int, RecommendationResult]] = {}
+
+    def _user_id(self, user: str | None, request: gr.Request | None = None) -> str | None:
         """Whom an event acts for: the signed-in user when sign-in is on (the page's value is ignored)."""
-        if signed_in:
+        if self.signed_in:
             caller = getattr(request, "username", None)
             if not caller:
                 raise gr.Error("Sign in first.")
@@ -160,15 +166,17 @@ def create_app(
         return None if user in (None, "", NEW_USER) else str(user)
 
     def _recommend(
+        self,
         user_id: str | None, query: str | None, k: int, history: list[str], session: str
     ) -> RecommendationResult:
-        return recommender.recommend(
+        return self.recommender.recommend(
             RecommendationRequest(
                 user_id=user_id, query=query, k=k, history=history[-100:], session_id=session
             )
         )
 
     def _picks(
+        self,
         user_id: str | None, query: str | None, k: int, result: RecommendationResult | None
     ) -> dict[str, Any]:
         return {
@@ -179,6 +187,7 @@ def create_app(
         }
 
     def respond(
+        self,
         message: str,
         history: list[dict[str, Any]],
         user: str,
@@ -188,14 +197,14 @@ def create_app(
     ) -> tuple[list[dict[str, Any]], str, dict[str, Any], str]:
         history = list(history or [])
         message = (message or "").strip()
-        user_id = _user_id(user, request)
+        user_id = self._user_id(user, request)
         earlier = [content_text(m["content"]) for m in history if m.get("role") == "user"]
         earlier = [t for t in earlier if t and t != "(recommend me something)"]
         history.append({"role": "user", "content": message or "(recommend me something)"})
         result: RecommendationResult | None = None
         try:
-            if agent is not None:
-                turn = agent.run(
+            if self.agent is not None:
+                turn = self.agent.run(
                     [
                         *({"role": "user", "content": t} for t in earlier),
                         {"role": "user", "content": message},
@@ -205,7 +214,7 @@ def create_app(
                 )
                 reply, result = turn.text, (turn.results[-1] if turn.results else None)
             else:
-                result = _recommend(user_id, message or None, int(k), earlier, session)
+                result = self._recommend(user_id, message or None, int(k), earlier, session)
                 reply = result_markdown(result)
         except UnknownUserError as exc:
             reply = f"{exc}"
@@ -213,101 +222,114 @@ def create_app(
         return (
             history,
             "",
-            _picks(user_id, message or None, int(k), result),
-            profile_html(recommender, user_id),
+            self._picks(user_id, message or None, int(k), result),
+            profile_html(self.recommender, user_id),
         )
 
     def feedback(
+        self,
         kind: str, slot: int, user: str, picks: dict[str, Any], session: str, request: gr.Request
     ) -> tuple[str, dict[str, Any], str]:
-        user_id = _user_id(user, request)
+        user_id = self._user_id(user, request)
         result = (picks or {}).get("result") or {}
         recs = result.get("recommendations") or []
         if user_id is None or slot >= len(recs):
-            return "Pick a user first.", picks, profile_html(recommender, user_id)
+            return "Pick a user first.", picks, profile_html(self.recommender, user_id)
         if (picks or {}).get("user") != user_id:
             # The cards on the page belong to someone else (or were edited): nothing is recorded.
-            return "These picks are not yours; ask for new ones.", picks, profile_html(recommender, user_id)
+            return "These picks are not yours; ask for new ones.", picks, profile_html(self.recommender, user_id)
         item = recs[slot]["item"]
-        if item.get("id") not in recommender.index.catalog:
-            return "Unknown item.", picks, profile_html(recommender, user_id)
-        recommender.add_events(
+        if item.get("id") not in self.recommender.index.catalog:
+            return "Unknown item.", picks, profile_html(self.recommender, user_id)
+        self.recommender.add_events(
             [Interaction(user_id=user_id, item_id=item["id"], kind=kind, timestamp=time.time())]
         )
         query = picks.get("query")
         k = int(picks.get("k") or 5)
         try:
-            fresh = _recommend(user_id, query, k, [], session)
-            new_picks = _picks(user_id, query, k, fresh)
+            fresh = self._recommend(user_id, query, k, [], session)
+            new_picks = self._picks(user_id, query, k, fresh)
         except UnknownUserError:
             new_picks = dict(EMPTY_PICKS)
         verb = "liked" if kind == "like" else "disliked"
         note = f"You {verb} **{_e(item['title'])}**; profile and picks updated."
-        return note, new_picks, profile_html(recommender, user_id)
+        return note, new_picks, profile_html(self.recommender, user_id)
 
-    def feedback_for(kind: str, slot: int) -> Any:
+    def feedback_for(self, kind: str, slot: int) -> Any:
         # A real function, not functools.partial: Gradio finds the gr.Request parameter by its annotation.
         def handler(
             user: str, picks: dict[str, Any], session: str, request: gr.Request
         ) -> tuple[str, dict[str, Any], str]:
-            return feedback(kind, slot, user, picks, session, request)
+            return self.feedback(kind, slot, user, picks, session, request)
 
         return handler
 
-    def show_cards(picks: dict[str, Any]) -> list[Any]:
+    def show_cards(self, picks: dict[str, Any]) -> list[Any]:
         recs = (((picks or {}).get("result") or {}).get("recommendations")) or []
         columns = [gr.Column(visible=i < len(recs)) for i in range(MAX_CARDS)]
         cards = [card_html(recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)]
         return [*columns, *cards]
 
-    def pick_user(user: str, request: gr.Request) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
-        return profile_html(recommender, _user_id(user, request)), dict(EMPTY_PICKS), [], ""
+    def pick_user(self, user: str, request: gr.Request) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
+        return profile_html(self.recommender, self._user_id(user, request)), dict(EMPTY_PICKS), [], ""
 
-    def new_user(current: list[str], request: gr.Request) -> tuple[Any, list[str]]:
-        if signed_in:  # one identity per sign-in
-            return gr.Dropdown(value=_user_id(None, request)), list(current or [])
+    def new_user(self, current: list[str], request: gr.Request) -> tuple[Any, list[str]]:
+        if self.signed_in:  # one identity per sign-in
+            return gr.Dropdown(value=self._user_id(None, request)), list(current or [])
         guest = f"guest-{uuid.uuid4().hex[:6]}"
         known = [guest, *(current or [])]
-        return gr.Dropdown(choices=[*known, *users], value=guest), known
+        return gr.Dropdown(choices=[*known, *self.users], value=guest), known
 
-    opening: dict[str, tuple[int, RecommendationResult]] = {}
-
-    def opening_picks(user_id: str) -> RecommendationResult:
+    def opening_picks(self, user_id: str) -> RecommendationResult:
         """The first view's picks, remembered until the user's history changes (every page load shows them)."""
-        events = recommender.profile(user_id).event_count
-        cached = opening.get(user_id)
+        events = self.recommender.profile(user_id).event_count
+        cached = self._opening.get(user_id)
         if cached is None or cached[0] != events:
-            cached = (events, _recommend(user_id, None, 5, [], ""))
-            opening[user_id] = cached
+            cached = (events, self._recommend(user_id, None, 5, [], ""))
+            self._opening[user_id] = cached
         return cached[1]
 
-    if default_user != NEW_USER and warm_start and not signed_in:
-        opening_picks(default_user)
-
-    def start(user: str, request: gr.Request) -> tuple[list[dict[str, Any]], dict[str, Any], str, str, Any]:
+    def start(self, user: str, request: gr.Request) -> tuple[list[dict[str, Any]], dict[str, Any], str, str, Any]:
         """First view: a greeting with picks for the selected user, so the page is never empty."""
         session = uuid.uuid4().hex
-        user_id = _user_id(user, request)
+        user_id = self._user_id(user, request)
         greeting = "Hi! Tell me what you are in the mood for, or rate the picks on the right."
         picks = dict(EMPTY_PICKS)
-        if user_id is not None and recommender.known_user(user_id):
-            result = opening_picks(user_id)
-            picks = _picks(user_id, None, 5, result)
+        if user_id is not None and self.recommender.known_user(user_id):
+            result = self.opening_picks(user_id)
+            picks = self._picks(user_id, None, 5, result)
             greeting += f"\n\nTo start, picks from the history of user {user_id}:\n\n" + result_markdown(
                 result
             )
         shown = (
             gr.Dropdown(value=user_id, choices=[user_id or ""], interactive=False)
-            if signed_in
+            if self.signed_in
             else gr.Dropdown()
         )
         return (
             [{"role": "assistant", "content": greeting}],
             picks,
-            profile_html(recommender, user_id),
+            profile_html(self.recommender, user_id),
             session,
             shown,
         )
+
+
+def create_app(
+    recommender: Recommender,
+    max_users: int = 200,
+    agent: ToolCallingChat | None = None,
+    warm_start: bool = True,
+    signed_in: bool = False,
+) -> Any:
+    """The Blocks app (layout and wiring; the handlers are :class:`AppHandlers`). ``warm_start`` computes the
+    default user's opening picks now, not on the first visit."""
+    handlers = AppHandlers(recommender, max_users=max_users, agent=agent, signed_in=signed_in)
+    users, default_user = handlers.users, handlers.default_user
+    if default_user != NEW_USER and warm_start and not signed_in:
+        handlers.opening_picks(default_user)
+    respond, feedback_for, show_cards = handlers.respond, handlers.feedback_for, handlers.show_cards
+    pick_user, new_user, start = handlers.pick_user, handlers.new_user, handlers.start
 
     with gr.Blocks(title="recagent", analytics_enabled=False) as demo:
         session = gr.State("")
