@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from .errors import DataFileError, IndexFileError, RecagentError, UnknownItemError, UnknownUserError
-from .extraction import (
+from .factory import build_recommender, make_backend, open_index, open_store
+from .justifier import Justification, Justifier, gather_evidence, template_sentence, validate_sentence
+from .llm import ChatMessage, Conversation, LLMBackend, LLMError
+from .llm.local_backend import BUNDLED_MODEL, LocalBackend, materialise_bundled_model
+from .llm.openai_backend import OpenAIBackend
+from .memory import ConversationMemory, parse_constraints
+from .privacy import add_gaussian_noise, redact, redact_text
+from .profiles.extraction import (
     ExtractedClaim,
     Extraction,
     ExtractionReport,
@@ -12,14 +19,7 @@ from .extraction import (
     TextExtractor,
     Vocabulary,
 )
-from .factory import build_recommender, make_backend, open_index, open_store
-from .justifier import Justification, Justifier, gather_evidence, template_sentence, validate_sentence
-from .llm import ChatMessage, Conversation, LLMBackend, LLMError
-from .local_backend import BUNDLED_MODEL, LocalBackend, materialise_bundled_model
-from .memory import ConversationMemory, parse_constraints
-from .openai_backend import OpenAIBackend
-from .privacy import add_gaussian_noise, redact, redact_text
-from .profile import (
+from .profiles.profile import (
     PROFILE_SCHEMA_VERSION,
     AspectSentiment,
     BehaviourStats,
@@ -31,11 +31,11 @@ from .profile import (
     UserProfile,
     summarise,
 )
-from .profile_builder import ProfileBuilder
+from .profiles.profile_builder import ProfileBuilder
+from .profiles.store import ErasureReport, ProfileStore, ProfileVersion
 from .ranker import Ranker
 from .recommender import Recommendation, RecommendationRequest, RecommendationResult, Recommender
 from .settings import Settings
-from .store import ErasureReport, ProfileStore, ProfileVersion
 
 __all__ = [
     "AspectSentiment",

@@ -16,10 +16,10 @@ from recagent.retrieval import (
 
 from .indexing import build_index, load_served_index
 from .llm import LLMBackend
-from .local_backend import LocalBackend
+from .llm.local_backend import LocalBackend
+from .profiles.store import ProfileStore
 from .recommender import Recommender
 from .settings import Settings
-from .store import ProfileStore
 
 
 def open_index(
@@ -41,7 +41,7 @@ def make_backend(settings: Settings) -> LLMBackend | None:
     if settings.llm_model == "none":
         return None
     if settings.llm_base_url:
-        from .openai_backend import OpenAIBackend
+        from .llm.openai_backend import OpenAIBackend
 
         return OpenAIBackend(
             settings.llm_base_url,

@@ -38,7 +38,7 @@ from recagent.retrieval.datasets import BUNDLED_DATASETS
 from recagent.retrieval.threads import log_to_stderr
 
 from .privacy import DEFAULT_REDACTOR
-from .profile_builder import ProfileBuilder
+from .profiles.profile_builder import ProfileBuilder
 from .query import QueryBuilder
 
 TEXT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from recagent.retrieval import Catalog, Item, ItemIndex
 
 from .llm import LLMBackend, LLMError
-from .profile import Evidence, UserProfile
+from .profiles.profile import Evidence, UserProfile
 from .prompts import clean, justification_conversation
 
 MIN_CHARS = 12

@@ -20,11 +20,11 @@ import numpy as np
 from recagent.retrieval import unit_vector
 
 from .privacy import DEFAULT_REDACTOR, Redactor
-from .profile import Constraint, Evidence, Interest, SessionMemory, UserProfile, constraints_filter
+from .profiles.profile import Constraint, Evidence, Interest, SessionMemory, UserProfile, constraints_filter
 from .prompts import clean
 
 if TYPE_CHECKING:
-    from .extraction import FastExtractor
+    from .profiles.extraction import FastExtractor
 
 # Words users say for MovieLens genres; only genres present in the catalogue are used.
 GENRE_ALIASES: dict[str, tuple[str, ...]] = {

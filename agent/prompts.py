@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from recagent.retrieval import Item
 
 from .llm import Conversation
-from .profile import UserProfile
+from .profiles.profile import UserProfile
 
 LABELS = tuple(string.ascii_uppercase)
 

@@ -14,7 +14,7 @@ from recagent.retrieval import (
 )
 
 from .privacy import Redactor
-from .profile import UserProfile
+from .profiles.profile import UserProfile
 
 
 class QueryBuilder:

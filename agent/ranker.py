@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from recagent.retrieval import Item
 
 from .llm import LLMBackend
-from .profile import UserProfile
+from .profiles.profile import UserProfile
 from .prompts import LABELS, ranking_conversation
 
 

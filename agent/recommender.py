@@ -22,16 +22,16 @@ from recagent.retrieval import (
 )
 
 from .errors import UnknownItemError, UnknownUserError
-from .extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
 from .justifier import Justification, Justifier, gather_evidence
 from .llm import LLMBackend, LLMError
 from .memory import ConversationMemory, with_session
 from .privacy import Redactor, title_phrases
-from .profile import PROFILE_SCHEMA_VERSION, Evidence, EvidenceSource, UserProfile
-from .profile_builder import ProfileBuilder
+from .profiles.extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
+from .profiles.profile import PROFILE_SCHEMA_VERSION, Evidence, EvidenceSource, UserProfile
+from .profiles.profile_builder import ProfileBuilder
+from .profiles.store import ProfileStore
 from .query import QueryBuilder
 from .ranker import Ranker
-from .store import ProfileStore
 
 MAX_K = 20
 

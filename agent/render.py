@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .profile import UserProfile
+from .profiles.profile import UserProfile
 from .recommender import Recommendation, RecommendationResult
 
 NOTHING_FOUND = "I found nothing that matches; try loosening the request."

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recagent.retrieval import ItemFilter
 
-from .profile import UserProfile
+from .profiles.profile import UserProfile
 from .recommender import MAX_K, RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
 from .render import summarise_profile, summarise_result
 

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from recagent.agent import FastExtractor, TextExtractor, Vocabulary
     from recagent.agent.memory import ConversationMemory
-    from recagent.agent.profile import SessionMemory
-    from recagent.agent.profile_builder import ProfileBuilder, merge_claims
+    from recagent.agent.profiles.profile import SessionMemory
+    from recagent.agent.profiles.profile_builder import ProfileBuilder, merge_claims
     from recagent.agent.settings import Settings
     from recagent.retrieval import Encoder, configure_threads, load_bundled
     from recagent.retrieval.reviews import load_clothing_reviews

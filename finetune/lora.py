@@ -65,7 +65,7 @@ def _autocast_dtype(settings: LoraSettings) -> Any:
     """The dtype to autocast forward passes to, or None for plain float32."""
     import torch
 
-    from recagent.agent.local_backend import resolve_dtype
+    from recagent.agent.llm.local_backend import resolve_dtype
 
     if settings.precision not in ("auto", "float32", "bfloat16"):
         raise ValueError(f"unknown precision {settings.precision!r}; use auto, float32 or bfloat16")
@@ -105,7 +105,7 @@ def train_lora(
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from recagent.agent.local_backend import resolve_model_path
+    from recagent.agent.llm.local_backend import resolve_model_path
     from recagent.retrieval import default_cache_dir
 
     settings = settings or LoraSettings()

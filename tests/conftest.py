@@ -42,7 +42,7 @@ def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2's real tokenizer, read from the bundled GGUF without loading its weights."""
     from transformers import AutoTokenizer
 
-    from recagent.agent.local_backend import bundled_gguf_path
+    from recagent.agent.llm.local_backend import bundled_gguf_path
 
     gguf = bundled_gguf_path()
     folder = tmp_path_factory.mktemp("smollm2-tokenizer")

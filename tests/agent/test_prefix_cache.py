@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recagent.agent import LLMError, LocalBackend
-from recagent.agent.local_backend import resolve_dtype
+from recagent.agent.llm.local_backend import resolve_dtype
 from recagent.agent.prompts import LABELS
 
 

@@ -23,7 +23,7 @@ from recagent.agent import (
     UserProfile,
     Vocabulary,
 )
-from recagent.agent.profile_builder import merge_claims
+from recagent.agent.profiles.profile_builder import merge_claims
 from recagent.retrieval import Encoder, ItemIndex
 from recagent.retrieval.reviews import Review, load_clothing_reviews
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from recagent.agent import LLMError
-from recagent.agent.vllm_serving import format_command, vllm_command
+from recagent.agent.llm.vllm_serving import format_command, vllm_command
 from recagent.ui.cli import main
 
 

@@ -26,15 +26,15 @@ from recagent.agent import (
     build_recommender,
     materialise_bundled_model,
 )
-from recagent.agent.openai_backend import Sentence
-from recagent.agent.prompts import LABELS, justification_conversation, ranking_conversation
-from recagent.agent.vllm_serving import (
+from recagent.agent.llm.openai_backend import Sentence
+from recagent.agent.llm.vllm_serving import (
     CPU_SERVED_BASE,
     VLLMServer,
     cpu_env,
     server_healthy,
     vllm_command,
 )
+from recagent.agent.prompts import LABELS, justification_conversation, ranking_conversation
 from recagent.retrieval import load_bundled
 
 from .random_adapter import make_test_adapter

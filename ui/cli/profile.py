@@ -82,7 +82,7 @@ def cmd_profile_export(args: argparse.Namespace) -> int:
 def cmd_profile_demo_reviews(args: argparse.Namespace) -> int:
     from recagent.agent import FastExtractor, TextExtractor, UserProfile, Vocabulary
     from recagent.agent.privacy import redact_text
-    from recagent.agent.profile_builder import merge_claims
+    from recagent.agent.profiles.profile_builder import merge_claims
     from recagent.agent.render import profile_table
     from recagent.retrieval import Encoder, configure_threads
     from recagent.retrieval.reviews import load_clothing_reviews

@@ -113,8 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_serve_llm(args: argparse.Namespace) -> int:
     import subprocess
 
+    from recagent.agent.llm.vllm_serving import cpu_env, format_command, vllm_command
     from recagent.agent.settings import child_environment
-    from recagent.agent.vllm_serving import cpu_env, format_command, vllm_command
 
     settings = settings_from_args(args)
     model = args.model or settings.llm_model

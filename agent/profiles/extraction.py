@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .llm import Conversation, LLMBackend, LLMError
-from .prompts import clean
+from ..llm.base import Conversation, LLMBackend, LLMError
+from ..prompts import clean
 from .vocabulary import DOMAIN_LEXICON, Vocabulary
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from .llm import LLMError
+from ..settings import child_environment
+from .base import LLMError
 from .openai_backend import DEFAULT_SERVED_MODEL
-from .settings import child_environment
 
 CPU_SERVED_BASE = "recagent-base"
 DEFAULT_VLLM_VENV = Path(".venv-vllm")

@@ -13,7 +13,7 @@ from typing import Any
 
 from recagent.retrieval.threads import cpu_has_native_bf16
 
-from .llm import Conversation, LLMError
+from .base import Conversation, LLMError
 
 BUNDLED_MODEL = "smollm2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .llm import Conversation, LLMError
+from .base import Conversation, LLMError
 
 DEFAULT_SERVED_MODEL = "recagent-ranker"
 ScoreMethod = Literal["label_token_ids", "top_logprobs", "prompt_logprobs", "structured"]

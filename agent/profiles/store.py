@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from recagent.retrieval import Interaction
 
-from .privacy import DEFAULT_REDACTOR, Redactor, add_gaussian_noise
+from ..privacy import DEFAULT_REDACTOR, Redactor, add_gaussian_noise
 from .profile import UserProfile
 
 STORE_FORMAT_VERSION = 1

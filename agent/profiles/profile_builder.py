@@ -19,8 +19,8 @@ from recagent.retrieval import (
     unit_vector,
 )
 
+from ..privacy import DEFAULT_REDACTOR, Redactor
 from .extraction import ExtractionReport, TextExtractor
-from .privacy import DEFAULT_REDACTOR, Redactor
 from .profile import (
     AspectSentiment,
     BehaviourStats,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypedDict, runtime_checkable
 
-from .errors import LLMError
+from ..errors import LLMError
 
 __all__ = ["ChatMessage", "Conversation", "LLMBackend", "LLMError"]
 
