@@ -128,25 +128,27 @@ class Justifier:
             for item, ev in zip(items, evidence, strict=True)
         ]
         outcome: list[tuple[str | None, str]] = [(None, "no language model configured")] * len(items)
-        # A rejected sentence gets one more try with a stricter prompt: small models sometimes garble a
-        # title ("the movie The (1994)"); the retry only ever replaces a rejection, never a valid sentence.
-        for strict in (False, True):
-            todo = [i for i, (sentence, _) in enumerate(outcome) if sentence is None]
-            if self.backend is None or not todo or (strict and outcome[todo[0]][1].startswith("model error")):
-                break
-            conversations = [
-                justification_conversation(items[i], [e.text for e in evidence[i]], request, strict=strict)
-                for i in todo
-            ]
-            try:
-                generated = self.backend.generate(conversations, self.max_new_tokens)
-            except LLMError as exc:
-                for i in todo:
-                    outcome[i] = (None, f"model error: {exc}")
-                continue
-            for i, text in zip(todo, generated, strict=True):
-                sentence, reason = validate_sentence(text, items[i], allowed[i], self.index.catalog)
-                outcome[i] = (sentence, reason or "invalid")
+        if self.backend is not None:
+            # A rejected sentence gets one more try with a stricter prompt: small models sometimes garble a
+            # title ("the movie The (1994)"); the retry only ever replaces a rejection, never a valid sentence.
+            todo = list(range(len(items)))
+            for strict in (False, True):
+                if not todo:
+                    break
+                conversations = [
+                    justification_conversation(items[i], [e.text for e in evidence[i]], request, strict=strict)
+                    for i in todo
+                ]
+                try:
+                    generated = self.backend.generate(conversations, self.max_new_tokens)
+                except LLMError as exc:
+                    for i in todo:
+                        outcome[i] = (None, f"model error: {exc}")
+                    break  # the model is down: a stricter prompt will not bring it back
+                for i, text in zip(todo, generated, strict=True):
+                    sentence, reason = validate_sentence(text, items[i], allowed[i], self.index.catalog)
+                    outcome[i] = (sentence, reason or "invalid")
+                todo = [i for i in todo if outcome[i][0] is None]
         return [
             Justification(text=sentence, source="generated")
             if sentence is not None

@@ -63,6 +63,11 @@ class Ranker:
         retrieval_scores: Sequence[float] | None = None,
     ) -> list[tuple[Item, float]]:
         """Candidates in ranked order with the score that ordered them (see :func:`fused_scores`)."""
-        scores = fused_scores(self.score(profile, candidates, request), retrieval_scores, self.fusion_weight)
+        if self.fusion_weight == 0 and retrieval_scores is not None:
+            # Weight 0 (the served default) orders by the retriever alone: the LLM's scores cannot move
+            # anything, so its forward pass (the costliest step of a request) is skipped.
+            scores = list(retrieval_scores)
+        else:
+            scores = fused_scores(self.score(profile, candidates, request), retrieval_scores, self.fusion_weight)
         order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
         return [(candidates[i], scores[i]) for i in order]

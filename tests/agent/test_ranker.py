@@ -57,3 +57,34 @@ def profile_vector(profile):
     import numpy as np
 
     return np.asarray(profile.vector, dtype=np.float32)
+
+
+class _CountingBackend:
+    """Wraps the real tiny model and counts the ranking passes it is asked for."""
+
+    def __init__(self, inner: LocalBackend) -> None:
+        self.inner, self.calls = inner, 0
+        self.name = inner.name
+
+    def label_scores(self, conversations, labels):
+        self.calls += 1
+        return self.inner.label_scores(conversations, labels)
+
+    def generate(self, conversations, max_new_tokens=48):
+        return self.inner.generate(conversations, max_new_tokens)
+
+
+def test_fusion_weight_zero_keeps_the_retrievers_order_without_a_model_pass(
+    tiny_backend: LocalBackend, ml100k: Dataset, ml100k_index: ItemIndex
+) -> None:
+    profile = ProfileBuilder(ml100k_index).build("1", ml100k.history("1"))
+    hits = ml100k_index.search(ml100k_index.vectors[0], 20, exclude=set(profile.seen))
+    candidates, retrieval = [i for i, _ in hits], [s for _, s in hits]
+    counting = _CountingBackend(tiny_backend)
+    ranked = Ranker(counting, fusion_weight=0.0).rank(profile, candidates, None, retrieval)
+    assert counting.calls == 0
+    # Exactly what fusing with the model's real scores at weight 0 gives.
+    fused = Ranker(tiny_backend, fusion_weight=1e-12).rank(profile, candidates, None, retrieval)
+    assert [i.id for i, _ in ranked] == [i.id for i in candidates] == [i.id for i, _ in fused]
+    Ranker(counting, fusion_weight=0.5).rank(profile, candidates, None, retrieval)
+    assert counting.calls == 1
