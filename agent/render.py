@@ -15,6 +15,13 @@ def _genres(rec: Recommendation) -> str:
     return ", ".join(rec.item.genres)
 
 
+def _pick_line(rec: Recommendation, with_id: bool = False) -> str:
+    """"3. [id] Title (year) (genres)": one pick as the tool and the chat answer list it."""
+    genres = _genres(rec)
+    item_id = f"[{rec.item.id}] " if with_id else ""
+    return f"{rec.rank}. {item_id}{rec.item.display_title}" + (f" ({genres})" if genres else "")
+
+
 # ------------------------------------------------------------------ results
 
 def summarise_result(result: RecommendationResult) -> str:
@@ -24,8 +31,7 @@ def summarise_result(result: RecommendationResult) -> str:
     who = f"user {result.user_id}" if result.user_id else "this request"
     lines = [f"Top {len(result.recommendations)} for {who} (ranked by {result.ranker}):"]
     for rec in result.recommendations:
-        genres = _genres(rec)
-        line = f"{rec.rank}. [{rec.item.id}] {rec.item.display_title}" + (f" ({genres})" if genres else "")
+        line = _pick_line(rec, with_id=True)
         if rec.justification is not None:
             line += f": {rec.justification.text}"
         lines.append(line)
@@ -40,9 +46,7 @@ def ranked_text(result: RecommendationResult) -> str:
         return NOTHING_FOUND
     who = f" for user {result.user_id}" if result.user_id else ""
     lines = [f"Top {len(result.recommendations)} picks{who}:"]
-    for rec in result.recommendations:
-        genres = _genres(rec)
-        lines.append(f"{rec.rank}. {rec.item.display_title}" + (f" ({genres})" if genres else ""))
+    lines += [_pick_line(rec) for rec in result.recommendations]
     if result.degraded_reason:
         lines.append(f"(ranked by retrieval only: {result.degraded_reason})")
     return "\n".join(lines)
@@ -67,7 +71,7 @@ def result_markdown(result: RecommendationResult) -> str:
     if result.mode == "retrieval-only":
         lines.append(f"_Ranked by retrieval only ({result.degraded_reason})._\n")
     for rec in result.recommendations:
-        meta = ", ".join(rec.item.genres)
+        meta = _genres(rec)
         lines.append(f"**{rec.rank}. {rec.item.display_title}**" + (f" — {meta}" if meta else ""))
         if rec.justification is not None:
             tag = "" if rec.justification.source == "generated" else " _(from your history)_"

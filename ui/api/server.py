@@ -222,16 +222,10 @@ def build_app(
     app.state.serving = OpenAIServing(recommender, model_name=settings.api_model_name, agent=agent)
     app.include_router(router)
 
-    @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.status, exc.message, exc.type, exc.param, exc.code), status_code=exc.status
-        )
-
     @app.exception_handler(RecagentError)
     async def _recagent_error(_: Request, exc: RecagentError) -> JSONResponse:
-        # The one mapping of recagent's errors to HTTP (ui/errors.py); routes with a parameter to name map
-        # the error themselves with APIError.from_error(exc, param).
+        # APIError and every other recagent error (mapped once, in ui/errors.py); routes that can name the
+        # offending parameter raise APIError.from_error(exc, param) themselves.
         error = APIError.from_error(exc)
         return JSONResponse(
             error_body(error.status, error.message, error.type, error.param, error.code), status_code=error.status

@@ -49,11 +49,6 @@ from .protocol import (
     now,
 )
 
-
-def _not_found(exc: UnknownUserError, param: str = "user") -> APIError:
-    return APIError.from_error(exc, param)
-
-
 # ------------------------------------------------------------------ prose: the same text streamed or not
 
 
@@ -107,18 +102,18 @@ class OpenAIServing:
         try:
             return await run_in_threadpool(self.recommender.recommend, request)
         except UnknownUserError as exc:
-            raise _not_found(exc, "user_id") from exc
+            raise APIError.from_error(exc, "user_id") from exc
 
     async def profile(self, user_id: str) -> ProfileResponse:
         try:
             profile = await run_in_threadpool(self.recommender.profile, user_id)
         except UnknownUserError as exc:
-            raise _not_found(exc, "user_id") from exc
+            raise APIError.from_error(exc, "user_id") from exc
         return ProfileResponse(user_id=user_id, profile=profile_dict(profile))
 
     async def delete_profile(self, user_id: str) -> DeletedResponse:
         if not self.recommender.known_user(user_id):
-            raise _not_found(UnknownUserError(f"unknown user {user_id!r}"), "user_id")
+            raise APIError.from_error(UnknownUserError(f"unknown user {user_id!r}"), "user_id")
         deleted = await run_in_threadpool(self.recommender.erase_user, user_id)
         return DeletedResponse(user_id=user_id, deleted=deleted)
 
@@ -215,7 +210,7 @@ class OpenAIServing:
         try:
             profile, ranked = await run_in_threadpool(self.recommender.rank, rec_request)
         except UnknownUserError as exc:
-            raise _not_found(exc, "user") from exc
+            raise APIError.from_error(exc, "user") from exc
         return self._stream_pipeline(request, rec_request, profile, ranked)
 
     def _chunk(

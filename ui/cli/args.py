@@ -121,10 +121,12 @@ def model_overrides(args: argparse.Namespace, model: type[BaseModel]) -> dict[st
 
 
 def model_from_args(args: argparse.Namespace, model: type[BaseModel], **fixed: Any) -> Any:
-    """``model`` built from its defaults, the flags given and ``fixed`` values (nested dicts merged)."""
-    values = model_overrides(args, model)
+    """``model`` built from its defaults, the flags given and ``fixed`` values (nested dicts merged).
+
+    Built through the constructor, so a settings model still reads its environment for what no flag set."""
+    values = {**model_overrides(args, model), **fixed}
     base = model().model_dump() if any(isinstance(v, dict) for v in values.values()) else {}
     for name, value in values.items():
         if isinstance(value, dict):
             values[name] = {**base.get(name, {}), **value}
-    return model.model_validate({**values, **fixed})
+    return model(**values)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .args import add_model_args, model_overrides
+from .args import add_model_args, model_from_args
 
 DATASET_HELP = "ml-100k, ml-1m (bundled MovieLens) or a catalogue file (.csv/.jsonl)"
 
@@ -45,11 +45,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     """The environment's settings with this command's flags on top."""
     from recagent.agent import Settings
 
-    overrides = model_overrides(args, Settings)
+    fixed: dict[str, Any] = {}
     if getattr(args, "no_llm", False):
-        overrides["llm_model"] = "none"
+        fixed["llm_model"] = "none"
     if getattr(args, "adapter", None):
-        overrides["llm_adapter"] = args.adapter
-    if "sasrec" in overrides:
-        overrides["sasrec"] = {**Settings().sasrec.model_dump(), **overrides["sasrec"]}
-    return Settings(**overrides)
+        fixed["llm_adapter"] = args.adapter
+    return model_from_args(args, Settings, **fixed)

