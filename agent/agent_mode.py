@@ -23,8 +23,9 @@ from pydantic import BaseModel, Field
 
 from .justifier import _TITLE_WITH_YEAR, _longest_title_suffix
 from .llm import ChatMessage
-from .recommender import RecommendationResult, Recommender
+from .recommender import Recommender
 from .render import content_text, summarise_result
+from .schemas import RecommendationResult
 from .settings import Settings
 from .tools import CallerBinding, recagent_tools
 

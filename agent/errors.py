@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recagent.retrieval import (
+from recagent.retrieval.errors import (
     DataFileError,
     IndexFileError,
     RecagentError,
@@ -22,11 +22,20 @@ class LLMError(RecagentError, RuntimeError):
         self.status_code = status_code
 
 
+class RemoteError(RecagentError, RuntimeError):
+    """A recagent HTTP API answered with an error, or could not be reached (``status_code`` None)."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
 __all__ = [
     "DataFileError",
     "IndexFileError",
     "LLMError",
     "RecagentError",
+    "RemoteError",
     "UnknownItemError",
     "UnknownUserError",
 ]

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from recagent.retrieval import Catalog, Item, ItemIndex
 
 from .llm import LLMBackend, LLMError
 from .profiles.profile import Evidence, UserProfile
 from .prompts import clean, justification_conversation
+from .schemas import MAX_JUSTIFICATION_CHARS as MAX_CHARS
+from .schemas import Justification
 
 MIN_CHARS = 12
-MAX_CHARS = 280
-
-
-class Justification(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_CHARS)
-    source: Literal["generated", "template"]
-    rejected_reason: str | None = Field(default=None, description="Why the generated text was not used.")
 
 
 _URL = re.compile(r"https?://|www\.|<\|", re.IGNORECASE)
@@ -124,7 +117,10 @@ class Justifier:
         evidence: Sequence[Sequence[Evidence]],
     ) -> list[Justification]:
         allowed = [
-            [item, *(self.index.catalog[e.item_id] for e in ev if e.item_id and e.item_id in self.index.catalog)]
+            [
+                item,
+                *(self.index.catalog[e.item_id] for e in ev if e.item_id and e.item_id in self.index.catalog),
+            ]
             for item, ev in zip(items, evidence, strict=True)
         ]
         outcome: list[tuple[str | None, str]] = [(None, "no language model configured")] * len(items)
@@ -136,7 +132,9 @@ class Justifier:
                 if not todo:
                     break
                 conversations = [
-                    justification_conversation(items[i], [e.text for e in evidence[i]], request, strict=strict)
+                    justification_conversation(
+                        items[i], [e.text for e in evidence[i]], request, strict=strict
+                    )
                     for i in todo
                 ]
                 try:

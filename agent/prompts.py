@@ -90,7 +90,7 @@ def justification_conversation(
     """The one-sentence justification prompt; ``strict`` is the retry after a rejected sentence."""
     facts = "\n".join(f"- {clean(r, 160)}" for r in reasons) or "- none"
     wish = f'\nThe user asked for: "{clean(request, 200)}"' if request else ""
-    rule = " Call it \"it\" and mention no title and no year." if strict else ""
+    rule = ' Call it "it" and mention no title and no year.' if strict else ""
     user = (
         f"Item: {describe_item(item)}\nWhat we know about the user:\n{facts}{wish}\n\n"
         f"In one sentence, why would this user enjoy {clean(item.title, 120)}?{rule}"

@@ -68,6 +68,8 @@ class Ranker:
             # anything, so its forward pass (the costliest step of a request) is skipped.
             scores = list(retrieval_scores)
         else:
-            scores = fused_scores(self.score(profile, candidates, request), retrieval_scores, self.fusion_weight)
+            scores = fused_scores(
+                self.score(profile, candidates, request), retrieval_scores, self.fusion_weight
+            )
         order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
         return [(candidates[i], scores[i]) for i in order]

@@ -2,79 +2,37 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from recagent.retrieval import (
     DEFAULT_TIES,
     Encoder,
     Interaction,
     Item,
-    ItemFilter,
     ItemIndex,
     SequentialModel,
     TieBreak,
 )
 
+from .diversity import mmr_order
 from .errors import UnknownItemError, UnknownUserError
-from .justifier import Justification, Justifier, gather_evidence
+from .justifier import Justifier, gather_evidence
 from .llm import LLMBackend, LLMError
 from .memory import ConversationMemory, with_session
 from .privacy import Redactor, title_phrases
 from .profiles.extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
-from .profiles.profile import PROFILE_SCHEMA_VERSION, Evidence, EvidenceSource, UserProfile
+from .profiles.profile import PROFILE_SCHEMA_VERSION, EvidenceSource, UserProfile
 from .profiles.profile_builder import ProfileBuilder
 from .profiles.store import ProfileStore
 from .query import QueryBuilder
 from .ranker import Ranker
-
-MAX_K = 20
-
-
-class RecommendationRequest(BaseModel):
-    user_id: str | None = Field(
-        default=None, max_length=256, description="Whose profile applies; None = anonymous."
-    )
-    query: str | None = Field(default=None, max_length=4000, description="What the user asked for right now.")
-    history: list[str] = Field(
-        default_factory=list,
-        max_length=100,
-        description="Earlier user turns of this conversation, oldest first.",
-    )
-    session_id: str | None = Field(
-        default=None, max_length=256, description="Conversation whose memory applies."
-    )
-    k: int = Field(default=5, ge=1, le=MAX_K)
-    filters: ItemFilter = Field(default_factory=ItemFilter)
-    exclude_seen: bool = True
-    justify: bool = True
-
-
-class Recommendation(BaseModel):
-    item: Item
-    rank: int = Field(ge=1)
-    score: float = Field(
-        description="The score the list is ordered by: the ranker's log-probability, or retrieval score + "
-        "fusion weight × that log-probability when fusion is on (the retrieval score if not ranked)."
-    )
-    retrieval_score: float
-    justification: Justification | None = None
-    evidence: list[Evidence] = Field(default_factory=list)
-
-
-class RecommendationResult(BaseModel):
-    user_id: str | None
-    recommendations: list[Recommendation]
-    candidates: int = Field(description="How many retrieved items the ranker saw.")
-    ranker: str = Field(description="The backend that ranked, or 'retrieval' when none did.")
-    mode: Literal["ranked", "retrieval-only"] = "ranked"
-    degraded_reason: str | None = None
-    timings_ms: dict[str, float] = Field(default_factory=dict)
+from .schemas import Recommendation, RecommendationRequest, RecommendationResult
 
 
 class Recommender:
@@ -291,14 +249,17 @@ class Recommender:
             except LLMError as exc:
                 degraded = f"ranker unavailable: {exc}"
             timings["rank"] = (time.perf_counter() - t) * 1000
+        best = max((score for _, score in ranked), default=0.0)
+        picks = self.diversify(ranked, request.k, request.diversity)
         recs = [
             Recommendation(
                 item=item,
                 rank=pos + 1,
                 score=round(score, 6),
                 retrieval_score=round(retrieval_score[item.id], 6),
+                match=round(math.exp(min(score - best, 0.0)), 4),
             )
-            for pos, (item, score) in enumerate(ranked[: request.k])
+            for pos, (item, score) in enumerate(picks)
         ]
         timings["total"] = (time.perf_counter() - start) * 1000
         result = RecommendationResult(
@@ -311,6 +272,15 @@ class Recommender:
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
         return profile, result
+
+    def diversify(
+        self, ranked: Sequence[tuple[Item, float]], k: int, diversity: float
+    ) -> list[tuple[Item, float]]:
+        """The top ``k`` of ``ranked``, re-ordered by maximal marginal relevance when ``diversity`` > 0."""
+        if diversity <= 0.0:
+            return list(ranked[:k])
+        vectors = self.index.text_vectors_for([item.id for item, _ in ranked])
+        return [ranked[pos] for pos in mmr_order([s for _, s in ranked], vectors, k, diversity)]
 
     def justify(
         self, profile: UserProfile, result: RecommendationResult, query: str | None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .profiles.profile import UserProfile
-from .recommender import Recommendation, RecommendationResult
+from .schemas import Recommendation, RecommendationResult
 
 NOTHING_FOUND = "I found nothing that matches; try loosening the request."
 
@@ -16,13 +16,14 @@ def _genres(rec: Recommendation) -> str:
 
 
 def _pick_line(rec: Recommendation, with_id: bool = False) -> str:
-    """"3. [id] Title (year) (genres)": one pick as the tool and the chat answer list it."""
+    """ "3. [id] Title (year) (genres)": one pick as the tool and the chat answer list it."""
     genres = _genres(rec)
     item_id = f"[{rec.item.id}] " if with_id else ""
     return f"{rec.rank}. {item_id}{rec.item.display_title}" + (f" ({genres})" if genres else "")
 
 
 # ------------------------------------------------------------------ results
+
 
 def summarise_result(result: RecommendationResult) -> str:
     """One line per pick: rank, item id, title, genres, score and why; readable by people and models."""
@@ -91,6 +92,7 @@ def result_table(result: RecommendationResult) -> str:
 
 # ------------------------------------------------------------------ profiles
 
+
 def summarise_profile(profile: UserProfile, n: int = 5) -> str:
     likes = ", ".join(f"{i.tag} ({i.weight:+.2f})" for i in profile.top_interests(n)) or "none yet"
     dislikes = ", ".join(f"{i.tag} ({i.weight:+.2f})" for i in profile.top_interests(n, positive=False))
@@ -151,6 +153,7 @@ def profile_table(profile: UserProfile, evidence: int = 2) -> str:
 
 
 # ------------------------------------------------------------------ messages
+
 
 def content_text(content: Any) -> str:
     """A chat message's content as text: a string as it is, content parts (OpenAI, LangChain, Gradio) joined."""

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(
         default=None, description="An OpenAI-compatible server (vLLM) instead of the local model."
     )
-    llm_api_key: SecretStr | None = Field(default=None, description="API key of the LLM server, if it wants one.")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key of the LLM server, if it wants one."
+    )
     llm_served_model: str | None = Field(
         default=None,
         description="Model name on the server: 'recagent-ranker' selects the LoRA adapter on vLLM, the base "
@@ -135,6 +137,12 @@ class Settings(BaseSettings):
     api_queue_timeout_s: float = Field(
         default=30.0, gt=0, description="Longest wait for a slot before the answer is 429."
     )
+    api_user_header: str | None = Field(
+        default=None,
+        description="A header naming the user of a chat completion, set by a trusted front-end (Open WebUI "
+        "with ENABLE_FORWARD_USER_INFO_HEADERS sends X-OpenWebUI-User-Id). Off by default; when set, the key "
+        "must still be allowed to act for that user.",
+    )
 
     @field_validator("rank_fusion", mode="before")
     @classmethod
@@ -160,7 +168,9 @@ class Settings(BaseSettings):
 
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
-    return text or str(annotation).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+    return text or str(annotation).replace("typing.", "").replace("pathlib.", "").replace(
+        "pydantic.types.", ""
+    )
 
 
 def _field_rows(model: type[BaseModel], prefix: str) -> list[str]:
@@ -173,8 +183,10 @@ def _field_rows(model: type[BaseModel], prefix: str) -> list[str]:
         if field.default_factory is not None:
             default = "(computed)" if name == "cache_dir" else repr(field.default_factory())  # type: ignore[call-arg]
         else:
-            default = "" if isinstance(field.default, SecretStr) and not field.default.get_secret_value() else (
-                "(secret)" if isinstance(field.default, SecretStr) else repr(field.default)
+            default = (
+                ""
+                if isinstance(field.default, SecretStr) and not field.default.get_secret_value()
+                else ("(secret)" if isinstance(field.default, SecretStr) else repr(field.default))
             )
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         kind = _type_name(annotation).replace("|", "\\|")

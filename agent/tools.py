@@ -12,14 +12,16 @@ import asyncio
 import logging
 from typing import Any, Literal
 
-from langchain_core.tools import BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from langchain_core.tools import BaseTool, BaseToolkit, ToolException
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from recagent.retrieval import ItemFilter
+from recagent.retrieval.items import ItemFilter
 
+from .client import RecagentClient, RecommendationService
+from .errors import RecagentError, UnknownUserError
 from .profiles.profile import UserProfile
-from .recommender import MAX_K, RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
 from .render import summarise_profile, summarise_result
+from .schemas import MAX_K, RecommendationRequest, RecommendationResult
 
 
 class RecommendArgs(BaseModel):
@@ -39,6 +41,12 @@ class RecommendArgs(BaseModel):
     exclude_genres: list[str] = Field(default_factory=list, description="Never items with these genres.")
     year_min: int | None = Field(default=None, description="Only items from this year or later.")
     year_max: int | None = Field(default=None, description="Only items from this year or earlier.")
+    diversity: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="0 = best matches first; up to 1 = more varied picks (e.g. 0.5 when asked for variety).",
+    )
 
 
 class RecommendInput(RecommendArgs):
@@ -61,6 +69,7 @@ class RecommendInput(RecommendArgs):
             history=history or [],
             session_id=session_id,
             k=self.k,
+            diversity=self.diversity,
             filters=ItemFilter(
                 include_genres=tuple(self.include_genres),
                 exclude_genres=tuple(self.exclude_genres),
@@ -141,7 +150,9 @@ class RecommendTool(BaseTool):
     args_schema: type[BaseModel] = RecommendInput
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool = True
-    recommender: Any = Field(exclude=True, description="The recagent Recommender to call.")
+    recommender: RecommendationService = Field(
+        exclude=True, description="The in-process Recommender, or a RecagentClient for a running API."
+    )
     session_id: str | None = Field(default=None, description="Conversation these calls belong to.")
     history: list[str] = Field(default_factory=list, description="Earlier user turns of the conversation.")
     binding: CallerBinding | None = Field(
@@ -160,11 +171,12 @@ class RecommendTool(BaseTool):
         args = RecommendInput(**kwargs)
         if self.binding is not None:
             args.user_id = self.binding.check(self.name, args.user_id)
-        recommender: Recommender = self.recommender
         try:
-            return recommender.recommend(args.to_request(self.session_id, self.history))
+            return self.recommender.recommend(args.to_request(self.session_id, self.history))
         except UnknownUserError as exc:
             raise ToolException(f"{exc}; ask what they are looking for and pass it as 'request'") from exc
+        except RecagentError as exc:
+            raise ToolException(str(exc)) from exc
 
     def _run(self, **kwargs: Any) -> tuple[str, dict[str, Any]]:
         result = self.recommend(**kwargs)
@@ -186,7 +198,9 @@ class ProfileTool(BaseTool):
     args_schema: type[BaseModel] = ProfileInput
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool = True
-    recommender: Any = Field(exclude=True, description="The recagent Recommender to call.")
+    recommender: RecommendationService = Field(
+        exclude=True, description="The in-process Recommender, or a RecagentClient for a running API."
+    )
     binding: CallerBinding | None = Field(
         default=None, description="Set by ProfileTool(user_id=...) or bound=True: only this caller's profile."
     )
@@ -204,15 +218,16 @@ class ProfileTool(BaseTool):
         return ProfileArgs if self.binding is not None else super().tool_call_schema
 
     def _run(self, user_id: str | None = None) -> tuple[str, dict[str, Any]]:
-        recommender: Recommender = self.recommender
         if self.binding is not None:
             user_id = self.binding.check(self.name, user_id)
         if user_id is None:
             raise ToolException("the caller is anonymous and has no profile; ask what they like instead")
         try:
-            profile = recommender.profile(user_id)
+            profile = self.recommender.profile(user_id)
         except UnknownUserError as exc:
             raise ToolException(f"{exc}: no profile yet") from exc
+        except RecagentError as exc:
+            raise ToolException(str(exc)) from exc
         return summarise_profile(profile), profile_dict(profile)
 
     async def _arun(self, user_id: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -220,7 +235,7 @@ class ProfileTool(BaseTool):
 
 
 def recagent_tools(
-    recommender: Recommender,
+    recommender: RecommendationService,
     session_id: str | None = None,
     history: list[str] | None = None,
     caller: CallerBinding | None = None,
@@ -236,3 +251,34 @@ def recagent_tools(
         ),
         ProfileTool(recommender=recommender, binding=caller),
     ]
+
+
+class RecagentToolkit(BaseToolkit):
+    """recagent's tools for any LangChain agent: in-process (``recommender=``) or over HTTP (:meth:`remote`).
+
+    ``user_id=`` binds both tools to that caller (their schemas then have no ``user_id`` for the model to set);
+    without it the model names the user, which suits a trusted back-office agent, not a user-facing one.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    recommender: RecommendationService = Field(
+        exclude=True, description="The in-process Recommender, or a RecagentClient for a running API."
+    )
+    user_id: str | None = Field(default=None, description="Bind the tools to this caller.")
+    bound: bool = Field(
+        default=False, description="Bind the tools even without a user (an anonymous caller)."
+    )
+    session_id: str | None = None
+
+    @classmethod
+    def remote(
+        cls, base_url: str = "http://127.0.0.1:8000/v1", api_key: str | None = None, **kwargs: Any
+    ) -> RecagentToolkit:
+        """Tools that call a running ``recagent serve``: no torch, no index in this process."""
+        client = RecagentClient(base_url=base_url, api_key=SecretStr(api_key) if api_key else None)
+        return cls(recommender=client, **kwargs)
+
+    def get_tools(self) -> list[BaseTool]:
+        caller = CallerBinding(user_id=self.user_id) if self.user_id is not None or self.bound else None
+        return recagent_tools(self.recommender, session_id=self.session_id, caller=caller)

@@ -87,7 +87,15 @@ def tiny_backend(tiny_model_dir: Path, cache_dir: Path):
     return backend
 
 
-TINY_SASREC = {"dim": 16, "max_len": 20, "epochs": 3, "patience": 3, "valid_users": 200, "batch_size": 64, "members": 1}
+TINY_SASREC = {
+    "dim": 16,
+    "max_len": 20,
+    "epochs": 3,
+    "patience": 3,
+    "valid_users": 200,
+    "batch_size": 64,
+    "members": 1,
+}
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +107,13 @@ def ml100k_served(ml100k: Dataset, encoder: Encoder, tmp_path_factory: pytest.Te
 
     folder = tmp_path_factory.mktemp("ml100k-served")
     index, model = build_index(
-        ml100k, encoder, folder, SequentialConfig(**TINY_SASREC), tune_users=300, progress=False, log=lambda _: None
+        ml100k,
+        encoder,
+        folder,
+        SequentialConfig(**TINY_SASREC),
+        tune_users=300,
+        progress=False,
+        log=lambda _: None,
     )
     return folder, index, model
 

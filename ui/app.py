@@ -166,8 +166,7 @@ class AppHandlers:
         return None if user in (None, "", NEW_USER) else str(user)
 
     def _recommend(
-        self,
-        user_id: str | None, query: str | None, k: int, history: list[str], session: str
+        self, user_id: str | None, query: str | None, k: int, history: list[str], session: str
     ) -> RecommendationResult:
         return self.recommender.recommend(
             RecommendationRequest(
@@ -176,8 +175,7 @@ class AppHandlers:
         )
 
     def _picks(
-        self,
-        user_id: str | None, query: str | None, k: int, result: RecommendationResult | None
+        self, user_id: str | None, query: str | None, k: int, result: RecommendationResult | None
     ) -> dict[str, Any]:
         return {
             "user": user_id,
@@ -227,8 +225,7 @@ class AppHandlers:
         )
 
     def feedback(
-        self,
-        kind: str, slot: int, user: str, picks: dict[str, Any], session: str, request: gr.Request
+        self, kind: str, slot: int, user: str, picks: dict[str, Any], session: str, request: gr.Request
     ) -> tuple[str, dict[str, Any], str]:
         user_id = self._user_id(user, request)
         result = (picks or {}).get("result") or {}
@@ -237,7 +234,11 @@ class AppHandlers:
             return "Pick a user first.", picks, profile_html(self.recommender, user_id)
         if (picks or {}).get("user") != user_id:
             # The cards on the page belong to someone else (or were edited): nothing is recorded.
-            return "These picks are not yours; ask for new ones.", picks, profile_html(self.recommender, user_id)
+            return (
+                "These picks are not yours; ask for new ones.",
+                picks,
+                profile_html(self.recommender, user_id),
+            )
         item = recs[slot]["item"]
         if item.get("id") not in self.recommender.index.catalog:
             return "Unknown item.", picks, profile_html(self.recommender, user_id)
@@ -270,7 +271,9 @@ class AppHandlers:
         cards = [card_html(recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)]
         return [*columns, *cards]
 
-    def pick_user(self, user: str, request: gr.Request) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
+    def pick_user(
+        self, user: str, request: gr.Request
+    ) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
         return profile_html(self.recommender, self._user_id(user, request)), dict(EMPTY_PICKS), [], ""
 
     def new_user(self, current: list[str], request: gr.Request) -> tuple[Any, list[str]]:
@@ -289,7 +292,9 @@ class AppHandlers:
             self._opening[user_id] = cached
         return cached[1]
 
-    def start(self, user: str, request: gr.Request) -> tuple[list[dict[str, Any]], dict[str, Any], str, str, Any]:
+    def start(
+        self, user: str, request: gr.Request
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], str, str, Any]:
         """First view: a greeting with picks for the selected user, so the page is never empty."""
         session = uuid.uuid4().hex
         user_id = self._user_id(user, request)

@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 ClaimKind = Literal["aspect", "interest"]
 
 
-
-
 class ExtractedClaim(BaseModel):
     """One claim read from text. ``quote`` must be an exact span of the text it came from."""
 

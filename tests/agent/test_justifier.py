@@ -48,7 +48,9 @@ def test_a_title_written_with_its_article_in_front_is_the_catalogue_item(ml100k_
     [lion] = [it for it in catalog if it.title.startswith("Lion King, The")]
     assert catalog.find_title("The Lion King (1994)") == lion
     toy = catalog["1"]
-    ok, why = validate_sentence("If you liked The Lion King (1994), this is for you.", toy, [toy, lion], catalog)
+    ok, why = validate_sentence(
+        "If you liked The Lion King (1994), this is for you.", toy, [toy, lion], catalog
+    )
     assert ok is not None and why is None
     bad, why = validate_sentence("If you liked The Lion King (1994), this is for you.", toy, [toy], catalog)
     assert bad is None and "Lion King" in (why or "")

@@ -24,7 +24,11 @@ def test_message_content_is_flattened_one_way_for_every_face() -> None:
     from recagent.agent.render import content_text
 
     assert content_text("a 90s comedy") == "a 90s comedy"
-    parts = [{"type": "text", "text": "a 90s "}, {"type": "image_url", "image_url": {"url": "x"}}, {"text": "comedy"}]
+    parts = [
+        {"type": "text", "text": "a 90s "},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"text": "comedy"},
+    ]
     assert content_text(parts) == "a 90s comedy"
     assert content_text(None) == ""
 

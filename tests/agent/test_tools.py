@@ -19,9 +19,16 @@ from tests.scripted_chat import ScriptedToolCaller
 def test_args_schema_is_what_other_agents_see(recommender: Recommender) -> None:
     tool = RecommendTool(recommender=recommender)
     schema = tool.tool_call_schema.model_json_schema()
-    assert {"user_id", "request", "k", "include_genres", "exclude_genres", "year_min", "year_max"} == set(
-        schema["properties"]
-    )
+    assert {
+        "user_id",
+        "request",
+        "k",
+        "include_genres",
+        "exclude_genres",
+        "year_min",
+        "year_max",
+        "diversity",
+    } == set(schema["properties"])
     assert schema["properties"]["k"]["maximum"] == 20
     with pytest.raises(ValueError, match="less than or equal to 20"):
         RecommendInput(k=99)

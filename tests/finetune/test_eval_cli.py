@@ -14,7 +14,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_eval_command_writes_table_chart_and_json_for_every_system(
-    tiny_model_dir: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ml100k_served, encoder
+    tiny_model_dir: Path,
+    cache_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ml100k_served,
+    encoder,
 ) -> None:
     monkeypatch.setenv("RECAGENT_CACHE_DIR", str(cache_dir))
     folder, index, model = ml100k_served
@@ -24,7 +29,10 @@ def test_eval_command_writes_table_chart_and_json_for_every_system(
     pairs = [TrainingPair(conversation=list(e.conversation), target=e.target_label) for e in examples]  # type: ignore[arg-type]
     adapter = tmp_path / "adapter"
     train_lora(
-        pairs, adapter, LoraSettings(base_model=str(tiny_model_dir), max_steps=2, batch_size=2), progress=False
+        pairs,
+        adapter,
+        LoraSettings(base_model=str(tiny_model_dir), max_steps=2, batch_size=2),
+        progress=False,
     )
 
     out = tmp_path / "results"

@@ -79,7 +79,9 @@ def test_empty_training_set_is_a_clear_error(tmp_path: Path) -> None:
 def test_bfloat16_autocast_tracks_float32_and_bad_precision_is_refused(
     pairs: list[TrainingPair], tiny_model_dir: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    settings = LoraSettings(base_model=str(tiny_model_dir), r=4, alpha=8, dropout=0.0, max_steps=1, batch_size=3)
+    settings = LoraSettings(
+        base_model=str(tiny_model_dir), r=4, alpha=8, dropout=0.0, max_steps=1, batch_size=3
+    )
     losses = {
         precision: train_lora(
             pairs,

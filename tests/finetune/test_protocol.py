@@ -46,7 +46,10 @@ def test_training_examples_never_use_test_items(split: LeaveOneOut, ml100k_serve
             assert ex.target_item not in held_out
         prompt = ex.conversation[-1]["content"]
         assert ex.candidates[ord(ex.target_label) - ord("A")] == ex.target_item
-        assert split.data.catalog[ids[split.target(user, "test")]].display_title not in prompt.split("Candidates:")[0]
+        assert (
+            split.data.catalog[ids[split.target(user, "test")]].display_title
+            not in prompt.split("Candidates:")[0]
+        )
         labels.add(ex.target_label)
     assert len(labels) > 5  # shuffled candidates: the answer is not always near "A"
 

@@ -32,7 +32,12 @@ def test_served_recommendations_equal_the_evaluated_ranking(
     # And the sequence part matters: without SASRec the same users get other lists.
     text_only = Recommender(index, encoder, None, histories=histories)
     differ = sum(
-        [r.item.id for r in text_only.recommend(RecommendationRequest(user_id=u, k=20, justify=False)).recommendations]
+        [
+            r.item.id
+            for r in text_only.recommend(
+                RecommendationRequest(user_id=u, k=20, justify=False)
+            ).recommendations
+        ]
         != [ids[i] for i in top]
         for u, top in zip(histories, tops, strict=True)
     )

@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,21 +19,16 @@ from recagent.ui.api import build_app
 from recagent.ui.api.protocol import ChatCompletionRequest
 from recagent.ui.api.serving import OpenAIServing, answer_text
 from tests.scripted_chat import ScriptedToolCaller
+from tests.ui.serve_process import free_port, recagent_serve
 
 KEY = "test-key-42"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Server:
     def __init__(self, app) -> None:
         import uvicorn
 
-        self.port = _free_port()
+        self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -284,6 +275,7 @@ def test_openapi_schema_matches_routes(base_url: str, http: httpx.Client) -> Non
     expected = {
         "/health": {"get"},
         "/v1/models": {"get"},
+        "/v1/models/{model_id}": {"get"},
         "/v1/chat/completions": {"post"},
         "/v1/recommendations": {"post"},
         "/v1/users/{user_id}/profile": {"get", "delete"},
@@ -336,41 +328,10 @@ def test_recagent_serve_subprocess(tmp_path: Path, tiny_model_dir: Path, ml100k_
     from openai import OpenAI
 
     ml100k_index.save(tmp_path / "index")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RECAGENT_CACHE_DIR": str(tmp_path),
-        "RECAGENT_LLM_MODEL": str(tiny_model_dir),
-        "RECAGENT_API_KEYS": "serve-key",
-        "RECAGENT_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "recagent.ui.cli",
-        "serve",
-        "--index",
-        str(tmp_path / "index"),
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 300
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline, "recagent serve did not come up"
-            time.sleep(0.5)
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
-        client = OpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key="serve-key", max_retries=0, timeout=120
-        )
+    env = {"RECAGENT_API_KEYS": "serve-key"}
+    with recagent_serve(tmp_path / "index", tmp_path, tiny_model_dir, env) as url:
+        assert httpx.get(url + "/v1/models").status_code == 401
+        client = OpenAI(base_url=url + "/v1", api_key="serve-key", max_retries=0, timeout=120)
         messages = [{"role": "user", "content": "a romantic comedy"}]
         plain = client.chat.completions.create(model="recagent", messages=messages, user="10")
         streamed = list(
@@ -383,9 +344,6 @@ def test_recagent_serve_subprocess(tmp_path: Path, tiny_model_dir: Path, ml100k_
         )
         assert json.loads(plain.model_dump_json())["recommendations"]["user_id"] == "10"
         assert answer_text  # the module the server answers with
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 @pytest.mark.slow

@@ -40,7 +40,9 @@ def test_no_flags_give_the_config_models_defaults(monkeypatch: pytest.MonkeyPatc
 def test_every_config_field_has_a_flag() -> None:
     finetune = _dests("finetune")
     assert {f for f in FinetuneConfig.model_fields if f != "lora"} <= finetune
-    assert {f"lora__{f}" for f in FinetuneConfig.model_fields["lora"].annotation.model_fields if f != "seed"} <= finetune  # type: ignore[union-attr]
+    assert {
+        f"lora__{f}" for f in FinetuneConfig.model_fields["lora"].annotation.model_fields if f != "seed"
+    } <= finetune  # type: ignore[union-attr]
     assert {f for f in EvalConfig.model_fields if f != "command"} <= _dests("eval")
     assert {f"sasrec__{f}" for f in SequentialConfig.model_fields} <= _dests("index", "build")
 
@@ -57,7 +59,9 @@ def test_flags_reach_the_fields_they_name(tmp_path: Path) -> None:
     assert not config.shuffle_candidates and not config.resume and config.examples == 50
     assert config.seed == 3 and config.lora.seed == 3
     assert config.lora.r == FinetuneConfig().lora.r  # untouched fields keep the model's default
-    evaluated = eval_config(_parse("eval", "--no-llm", "--users", "20", "--index", str(tmp_path), "--ties", "file"))
+    evaluated = eval_config(
+        _parse("eval", "--no-llm", "--users", "20", "--index", str(tmp_path), "--ties", "file")
+    )
     assert not evaluated.llm and evaluated.users == 20 and evaluated.index_dir == tmp_path
     assert evaluated.ties == "file"
     settings = settings_from_args(

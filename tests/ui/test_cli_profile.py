@@ -23,7 +23,11 @@ def test_profile_show_json_and_table(capsys, monkeypatch, tmp_path: Path, ml100k
     monkeypatch.setenv("RECAGENT_CACHE_DIR", str(tmp_path))
     assert main(["profile", "show", "--index", str(ml100k_index_dir), "--user", "1", "--json"]) == 0
     profile = json.loads(capsys.readouterr().out)
-    assert profile["user_id"] == "1" and profile["schema_version"] == PROFILE_SCHEMA_VERSION and "vector" not in profile
+    assert (
+        profile["user_id"] == "1"
+        and profile["schema_version"] == PROFILE_SCHEMA_VERSION
+        and "vector" not in profile
+    )
     top = profile["interests"][0]
     assert top["evidence"] and top["evidence"][0]["item_id"] and top["evidence"][0]["source_id"]
     assert profile["summary"].startswith("User 1 has 272 events")

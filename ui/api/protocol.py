@@ -102,11 +102,25 @@ class RecagentOptions(BaseModel):
     filters: ItemFilter = Field(default_factory=ItemFilter)
     exclude_seen: bool = True
     justify: bool = True
+    diversity: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="0 = best first; up to 1 = more varied."
+    )
     session_id: str | None = Field(default=None, max_length=256)
 
 
 class StreamOptions(BaseModel):
     include_usage: bool = False
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``. ``json_object``, and ``json_schema`` naming ``RecommendationResult``, get
+    the structured result as the message content; other schemas are refused (400), as vLLM refuses what it
+    cannot honour."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    json_schema: dict[str, Any] | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -128,6 +142,10 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
     recagent: RecagentOptions = Field(default_factory=RecagentOptions)
 
     @property
@@ -166,9 +184,9 @@ class ChatCompletionResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     recommendations: RecommendationResult | None = Field(
         description="recagent extra field: the structured picks the prose describes "
-        "(null only in agent mode when the agent did not recommend)."
+        "(null when the agent did not recommend, and for a front-end's title/tag task prompt)."
     )
-    mode: Literal["pipeline", "agent"] = Field(
+    mode: Literal["pipeline", "agent", "task"] = Field(
         default="pipeline", description="recagent extra field: which conversation mode answered."
     )
 

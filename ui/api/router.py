@@ -21,6 +21,7 @@ from .protocol import (
     EventsRequest,
     EventsResponse,
     HealthResponse,
+    ModelCard,
     ModelList,
     ProfileResponse,
 )
@@ -31,7 +32,7 @@ UserId = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID, description="
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
-        400: "Malformed JSON",
+        400: "Malformed JSON, or a parameter this server cannot honour (tools, response_format)",
         401: "Missing or wrong API key",
         403: "The API key is not bound to this user",
         404: "Unknown user or model",
@@ -84,6 +85,11 @@ async def list_models(s: Serving) -> ModelList:
     return s.models()
 
 
+@router.get("/v1/models/{model_id:path}", response_model=ModelCard, tags=["openai"])
+async def retrieve_model(model_id: str, s: Serving) -> ModelCard:
+    return s.model(model_id)
+
+
 @router.post(
     "/v1/chat/completions",
     response_model=ChatCompletionResponse,
@@ -92,7 +98,8 @@ async def list_models(s: Serving) -> ModelList:
         200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks when stream=true"}
     },
 )
-async def chat_completions(body: ChatCompletionRequest, s: Serving, key: Grant) -> Any:
+async def chat_completions(body: ChatCompletionRequest, request: Request, s: Serving, key: Grant) -> Any:
+    body = s.identify(body, request.headers)
     authorise(key, body.user_id)
     if not body.stream:
         return await s.chat(body, key)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recagent.agent import RecagentError, Recommender, Settings
 from recagent.agent.agent_mode import ToolCallingChat
+from recagent.agent.llm.tokens import TokenCounter
 
 from ..errors import APIError
 from .auth import OPEN_GRANT, KeyGrant, configured_grants, find_grant
@@ -219,7 +220,13 @@ def build_app(
         version="1.0",
         description="OpenAI-compatible chat completions plus structured recommendations, profiles and events.",
     )
-    app.state.serving = OpenAIServing(recommender, model_name=settings.api_model_name, agent=agent)
+    app.state.serving = OpenAIServing(
+        recommender,
+        model_name=settings.api_model_name,
+        agent=agent,
+        tokens=TokenCounter(recommender.backend, settings.cache_dir),
+        user_header=settings.api_user_header,
+    )
     app.include_router(router)
 
     @app.exception_handler(RecagentError)
@@ -228,7 +235,8 @@ def build_app(
         # offending parameter raise APIError.from_error(exc, param) themselves.
         error = APIError.from_error(exc)
         return JSONResponse(
-            error_body(error.status, error.message, error.type, error.param, error.code), status_code=error.status
+            error_body(error.status, error.message, error.type, error.param, error.code),
+            status_code=error.status,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -247,7 +255,9 @@ def build_app(
         queue=settings.api_max_queue,
         timeout=settings.api_queue_timeout_s,
     )
-    app.add_middleware(GuardMiddleware, grants=configured_grants(settings), max_body_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware, grants=configured_grants(settings), max_body_bytes=settings.api_max_body_bytes
+    )
     return app
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,13 +22,16 @@ from recagent.agent import (
 )
 from recagent.agent.agent_mode import ChatMode, ToolCallingChat
 from recagent.agent.llm import ChatMessage
+from recagent.agent.llm.tokens import TokenCounter
 from recagent.agent.render import answer_text, justification_text, ranked_text
 from recagent.agent.settings import DEFAULT_API_MODEL_NAME
 from recagent.agent.tools import profile_dict
+from recagent.retrieval import default_cache_dir
 
 from ..errors import APIError
 from .auth import OPEN_GRANT, KeyGrant
 from .protocol import (
+    MAX_USER_ID,
     AssistantMessage,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -48,12 +51,13 @@ from .protocol import (
     completion_id,
     now,
 )
+from .tasks import is_task_prompt, task_answer
 
-# ------------------------------------------------------------------ prose: the same text streamed or not
+RESULT_SCHEMA_NAME = "RecommendationResult"
 
 
-def _words(text: str) -> int:
-    return len(text.split())
+def _unsupported(param: str, message: str) -> APIError:
+    return APIError(400, message, "invalid_request_error", param=param, code="unsupported_parameter")
 
 
 class OpenAIServing:
@@ -64,10 +68,14 @@ class OpenAIServing:
         recommender: Recommender,
         model_name: str = DEFAULT_API_MODEL_NAME,
         agent: ToolCallingChat | None = None,
+        tokens: TokenCounter | None = None,
+        user_header: str | None = None,
     ) -> None:
         self.recommender = recommender
         self.model_name = model_name
         self.agent = agent
+        self.tokens = tokens or TokenCounter(recommender.backend, default_cache_dir())
+        self.user_header = user_header.lower() if user_header else None
 
     @property
     def chat_mode(self) -> ChatMode:
@@ -87,6 +95,10 @@ class OpenAIServing:
 
     def models(self) -> ModelList:
         return ModelList(data=[ModelCard(id=self.model_name)])
+
+    def model(self, model: str) -> ModelCard:
+        self.check_model(model)
+        return ModelCard(id=self.model_name)
 
     def check_model(self, model: str) -> None:
         if model != self.model_name:
@@ -139,6 +151,57 @@ class OpenAIServing:
 
     # -------------------------------------------------------------- chat completions
 
+    def identify(self, request: ChatCompletionRequest, headers: Mapping[str, str]) -> ChatCompletionRequest:
+        """The request with its user taken from the trusted front-end header, when one is configured.
+
+        The header only names the user; the route still checks the API key may act for them.
+        """
+        if self.user_header is None:
+            return request
+        named = (headers.get(self.user_header) or "").strip()[:MAX_USER_ID]
+        if not named:
+            return request
+        if request.user_id is not None and request.user_id != named:
+            raise APIError(
+                400,
+                f"'user' ({request.user_id!r}) contradicts the {self.user_header} header ({named!r}).",
+                param="user",
+                code="conflicting_user",
+            )
+        return request.model_copy(update={"user": named})
+
+    def wants_json(self, request: ChatCompletionRequest) -> bool:
+        """Refuse what this server cannot honour (400, naming the parameter, as vLLM does); True when the
+        answer's content is to be the ``RecommendationResult`` JSON instead of prose."""
+        self.check_model(request.model)
+        choice = request.tool_choice
+        if isinstance(choice, dict) or choice not in (None, "none", "auto"):
+            raise _unsupported(
+                "tool_choice", f"tool_choice {choice!r} is not supported: this model does not call tools."
+            )
+        if request.tools and choice != "none":
+            raise _unsupported(
+                "tools",
+                "This model does not call tools; send no 'tools' (or tool_choice 'none'). recagent's own tools "
+                "are available to agents as LangChain tools (docs/agent-mode.md).",
+            )
+        fmt = request.response_format
+        if fmt is None or fmt.type == "text":
+            return False
+        if fmt.type == "json_object":
+            return True
+        if fmt.type == "json_schema":
+            spec = fmt.json_schema or {}
+            schema = spec.get("schema") or {}
+            if RESULT_SCHEMA_NAME in (spec.get("name"), schema.get("title")):
+                return True
+            raise _unsupported(
+                "response_format",
+                f"Only the {RESULT_SCHEMA_NAME} schema can be honoured (its JSON is the answer); got "
+                f"{spec.get('name')!r}.",
+            )
+        raise _unsupported("response_format", f"response_format type {fmt.type!r} is not supported.")
+
     def to_recommendation_request(
         self, request: ChatCompletionRequest, grant: KeyGrant = OPEN_GRANT
     ) -> RecommendationRequest:
@@ -153,6 +216,7 @@ class OpenAIServing:
             )
         options = request.recagent
         return RecommendationRequest(
+            diversity=options.diversity,
             user_id=request.user_id,
             query=user_turns[-1],
             history=user_turns[:-1][-100:],
@@ -163,28 +227,45 @@ class OpenAIServing:
             justify=options.justify,
         )
 
-    def _response(
-        self, text: str, result: RecommendationResult | None, prompt: str, mode: ChatMode
+    def usage(self, request: ChatCompletionRequest, answer: str) -> Usage:
+        """Prompt and completion tokens with the served model's tokenizer."""
+        conversation: list[ChatMessage] = [
+            {"role": m.role if m.role != "developer" else "system", "content": m.text}
+            for m in request.messages
+            if m.role != "tool"
+        ]
+        prompt, completion = self.tokens.prompt(conversation), self.tokens.text(answer)
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+    async def _response(
+        self,
+        request: ChatCompletionRequest,
+        text: str,
+        result: RecommendationResult | None,
+        mode: Literal["pipeline", "agent", "task"],
     ) -> ChatCompletionResponse:
-        prompt_words, answer_words = _words(prompt), _words(text)
         return ChatCompletionResponse(
             model=self.model_name,
             choices=[Choice(message=AssistantMessage(content=text))],
-            usage=Usage(
-                prompt_tokens=prompt_words,
-                completion_tokens=answer_words,
-                total_tokens=prompt_words + answer_words,
-            ),
+            usage=await run_in_threadpool(self.usage, request, text),
             recommendations=result,
             mode=mode,
         )
 
+    @staticmethod
+    def task_prompt(request: ChatCompletionRequest) -> str | None:
+        """The front-end housekeeping prompt this request is, if it is one (see ``tasks``)."""
+        last = next((m.text for m in reversed(request.messages) if m.role == "user"), "")
+        return last if is_task_prompt(last) else None
+
     async def chat(
         self, request: ChatCompletionRequest, grant: KeyGrant = OPEN_GRANT
     ) -> ChatCompletionResponse:
-        self.check_model(request.model)
+        as_json = self.wants_json(request)
+        task = self.task_prompt(request)
+        if task is not None:
+            return await self._response(request, task_answer(task), None, "task")
         rec_request = self.to_recommendation_request(request, grant)
-        prompt = "\n".join(m.text for m in request.messages)
         if self.agent is not None:
             messages: list[ChatMessage] = [
                 {"role": m.role, "content": m.text}
@@ -194,19 +275,23 @@ class OpenAIServing:
             turn = await self.agent.arun(
                 messages, user_id=rec_request.user_id, session_id=rec_request.session_id
             )
-            return self._response(turn.text, turn.results[-1] if turn.results else None, prompt, "agent")
+            picks = turn.results[-1] if turn.results else None
+            text = picks.model_dump_json() if as_json and picks is not None else turn.text
+            return await self._response(request, text, picks, "agent")
         result = await self.recommend(rec_request)
-        return self._response(answer_text(result), result, prompt, "pipeline")
+        text = result.model_dump_json() if as_json else answer_text(result)
+        return await self._response(request, text, result, "pipeline")
 
     async def prepare_stream(
         self, request: ChatCompletionRequest, grant: KeyGrant = OPEN_GRANT
     ) -> AsyncIterator[str]:
         """Validate and rank before the first byte, so errors are proper HTTP errors, then stream."""
-        self.check_model(request.model)
-        rec_request = self.to_recommendation_request(request, grant)
-        if self.agent is not None:
+        as_json = self.wants_json(request)
+        if self.agent is not None or as_json or self.task_prompt(request) is not None:
+            # One piece: an agent's turn, a JSON document or a task answer is only useful whole.
             response = await self.chat(request, grant)
-            return self._stream_agent(request, response)
+            return self._stream_whole(request, response)
+        rec_request = self.to_recommendation_request(request, grant)
         try:
             profile, ranked = await run_in_threadpool(self.recommender.rank, rec_request)
         except UnknownUserError as exc:
@@ -270,14 +355,11 @@ class OpenAIServing:
             final = ranked.model_copy(update={"recommendations": justified})
         yield self._chunk(cid, created, DeltaMessage(), StreamEvent(event="done", result=final), finish=True)
         if request.stream_options is not None and request.stream_options.include_usage:
-            prompt = _words("\n".join(m.text for m in request.messages))
-            usage = Usage(
-                prompt_tokens=prompt, completion_tokens=_words(text), total_tokens=prompt + _words(text)
-            )
+            usage = await run_in_threadpool(self.usage, request, text)
             yield self._chunk(cid, created, DeltaMessage(), usage=usage, choices=False)
         yield "data: [DONE]\n\n"
 
-    async def _stream_agent(
+    async def _stream_whole(
         self, request: ChatCompletionRequest, response: ChatCompletionResponse
     ) -> AsyncIterator[str]:
         cid, created = response.id, response.created

@@ -69,7 +69,13 @@ def add_model_args(
         kind, optional = _plain(field.annotation)
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             add_model_args(
-                parser, kind, exclude=exclude, aliases=aliases, choices=choices, defaults=default, prefix=f"{key}."
+                parser,
+                kind,
+                exclude=exclude,
+                aliases=aliases,
+                choices=choices,
+                defaults=default,
+                prefix=f"{key}.",
             )
             continue
         dest = key.replace(".", NESTED)

@@ -21,7 +21,9 @@ def data_parent(default: str | None = "ml-100k", index: bool = True) -> argparse
         parent.add_argument("--dataset", default=default, help=f"{DATASET_HELP} (default {default})")
     parent.add_argument("--events", help="interactions file (.csv/.jsonl) for a custom catalogue")
     if index:
-        parent.add_argument("--index", type=Path, help="index folder (default: the dataset's, built if missing)")
+        parent.add_argument(
+            "--index", type=Path, help="index folder (default: the dataset's, built if missing)"
+        )
     return parent
 
 

@@ -15,14 +15,18 @@ COMMANDS = {"index": "build item indexes"}
 def register(sub: argparse._SubParsersAction) -> None:
     from recagent.agent import Settings
 
-    index = sub.add_parser("index", help=COMMANDS["index"]).add_subparsers(dest="index_command", required=True)
+    index = sub.add_parser("index", help=COMMANDS["index"]).add_subparsers(
+        dest="index_command", required=True
+    )
     build = index.add_parser(
         "build",
         help="encode a catalogue, train SASRec on its events and write the fused FAISS index folder",
         parents=[data_parent(None, index=False), runtime_parent()],
     )
     build.add_argument("--out", type=Path, help="index folder (default: in the cache dir)")
-    build.add_argument("--text-only", action="store_true", help="no sequential model: text vectors only (MiniLM)")
+    build.add_argument(
+        "--text-only", action="store_true", help="no sequential model: text vectors only (MiniLM)"
+    )
     sasrec = build.add_argument_group("SASRec training (RECAGENT_SASREC__*)")
     add_model_args(sasrec, Settings, fields=["sasrec"])
     build.set_defaults(func=cmd_index_build)
@@ -44,7 +48,12 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     index, model = build_index(
-        dataset, encoder, folder, settings.sasrec, sequential=sequential, log=lambda m: print(m, file=sys.stderr)
+        dataset,
+        encoder,
+        folder,
+        settings.sasrec,
+        sequential=sequential,
+        log=lambda m: print(m, file=sys.stderr),
     )
     trained = (
         "" if model is None else f"; SASRec best validation NDCG@10 {model.meta.best_valid_ndcg_at_10:.4f}"

@@ -27,10 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     store.add_argument("--user", required=True, help="user id")
     store.add_argument("--dataset", default="ml-100k", help="whose store (default ml-100k)")
     erase = profile.add_parser(
-        "erase", help="delete everything stored about a user (profile, events, texts, vectors)", parents=[store]
+        "erase",
+        help="delete everything stored about a user (profile, events, texts, vectors)",
+        parents=[store],
     )
     erase.set_defaults(func=cmd_profile_erase)
-    export = profile.add_parser("export", help="print everything stored about a user as JSON", parents=[store])
+    export = profile.add_parser(
+        "export", help="print everything stored about a user as JSON", parents=[store]
+    )
     export.set_defaults(func=cmd_profile_export)
     demo = profile.add_parser(
         "demo-reviews",

@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--year-max", type=int)
     rec.add_argument("--json", action="store_true", help="print the structured result as JSON")
     rec.add_argument("--no-justify", action="store_true", help="skip the generated justifications")
+    rec.add_argument(
+        "--diversity",
+        type=float,
+        default=0.0,
+        help="0 = best matches first, up to 1 = more varied (default 0)",
+    )
     rec.set_defaults(func=cmd_recommend)
 
 
@@ -30,7 +36,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from recagent.agent.render import result_table
     from recagent.retrieval import ItemFilter
 
-    recommender = build_recommender(args.dataset, settings_from_args(args), events=args.events, index_dir=args.index)
+    recommender = build_recommender(
+        args.dataset, settings_from_args(args), events=args.events, index_dir=args.index
+    )
     request = RecommendationRequest(
         user_id=args.user,
         query=args.query,
@@ -42,6 +50,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             year_max=args.year_max,
         ),
         justify=not args.no_justify,
+        diversity=args.diversity,
     )
     result = recommender.recommend(request)
     if args.json:

@@ -105,7 +105,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configured_grants(settings)  # a malformed key list fails now, not after the index has loaded
     recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
     run_server(
-        recommender, host=args.host, port=args.port, settings=settings, agent=_chat_agent(recommender, settings)
+        recommender,
+        host=args.host,
+        port=args.port,
+        settings=settings,
+        agent=_chat_agent(recommender, settings),
     )
     return 0
 

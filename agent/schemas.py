@@ -1,0 +1,79 @@
+"""The pipeline's contracts: what a face asks for and what it gets back.
+
+Kept apart from the pipeline so a client (the remote LangChain tools, an HTTP caller) can validate requests and
+parse results without importing torch, FAISS or the ``Recommender``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from recagent.retrieval.items import Item, ItemFilter
+
+from .profiles.profile import Evidence
+
+MAX_K = 20
+MAX_JUSTIFICATION_CHARS = 280
+
+
+class Justification(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_JUSTIFICATION_CHARS)
+    source: Literal["generated", "template"]
+    rejected_reason: str | None = Field(default=None, description="Why the generated text was not used.")
+
+
+class RecommendationRequest(BaseModel):
+    user_id: str | None = Field(
+        default=None, max_length=256, description="Whose profile applies; None = anonymous."
+    )
+    query: str | None = Field(default=None, max_length=4000, description="What the user asked for right now.")
+    history: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Earlier user turns of this conversation, oldest first.",
+    )
+    session_id: str | None = Field(
+        default=None, max_length=256, description="Conversation whose memory applies."
+    )
+    k: int = Field(default=5, ge=1, le=MAX_K)
+    filters: ItemFilter = Field(default_factory=ItemFilter)
+    exclude_seen: bool = True
+    justify: bool = True
+    diversity: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="0 = the ranked order as is; towards 1, each next pick trades score for being unlike the "
+        "picks above it (maximal marginal relevance over the item embeddings).",
+    )
+
+
+class Recommendation(BaseModel):
+    item: Item
+    rank: int = Field(ge=1)
+    score: float = Field(
+        description="The score the list is ordered by: the ranker's log-probability, or retrieval score + "
+        "fusion weight × that log-probability when fusion is on (the retrieval score if not ranked)."
+    )
+    retrieval_score: float
+    match: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="A score for people: the pick's share of the list's softmax over scores, rescaled so the "
+        "best candidate is 1 (shown as a match %).",
+    )
+    justification: Justification | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class RecommendationResult(BaseModel):
+    user_id: str | None
+    recommendations: list[Recommendation]
+    candidates: int = Field(description="How many retrieved items the ranker saw.")
+    ranker: str = Field(description="The backend that ranked, or 'retrieval' when none did.")
+    mode: Literal["ranked", "retrieval-only"] = "ranked"
+    degraded_reason: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
