@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -298,6 +298,14 @@ class Recommender:
         timings["justify"] = round((time.perf_counter() - t) * 1000, 2)
         timings["total"] = round(timings.get("total", 0.0) + timings["justify"], 2)
         return result.model_copy(update={"recommendations": recs, "timings_ms": timings})
+
+    def justify_each(
+        self, profile: UserProfile, result: RecommendationResult, query: str | None
+    ) -> Iterator[Recommendation]:
+        """Each pick justified in turn, yielded as soon as it is: the streaming faces show them one by one."""
+        for rec in result.recommendations:
+            single = result.model_copy(update={"recommendations": [rec]})
+            yield self.justify(profile, single, query).recommendations[0]
 
     def recommend(self, request: RecommendationRequest) -> RecommendationResult:
         profile, result = self.rank(request)

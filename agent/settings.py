@@ -118,6 +118,9 @@ class Settings(BaseSettings):
         default=None, description="Model name at RECAGENT_LLM_BASE_URL (default: RECAGENT_LLM_MODEL)."
     )
     agent_max_steps: int = Field(default=8, ge=2, le=50, description="Graph steps before the agent stops.")
+    app_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Chat turns the Gradio app runs at once (across all its users)."
+    )
     # The HTTP API.
     api_keys: SecretStr = Field(
         default=SecretStr(""),

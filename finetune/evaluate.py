@@ -10,6 +10,7 @@ are chosen on VALIDATION items; the test items are scored once, at the end.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from recagent.agent import Ranker, Recommender, Settings
+from recagent.agent.diversity import intra_list_distance
 from recagent.agent.factory import open_index
 from recagent.agent.indexing import IndexReport, index_report, split_of
 from recagent.agent.ranker import fused_scores
@@ -88,6 +90,10 @@ class EvalConfig(BaseModel):
     dtype: str = Field(
         default="auto", description="LLM weights: auto (bfloat16 where native), float32, bfloat16"
     )
+    diversities: list[float] = Field(
+        default_factory=lambda: [0.0, 0.3, 0.7],
+        description="served diversity settings to report (NDCG@10 and intra-list distance of the top 10)",
+    )
     index_dir: Path | None = Field(default=None, description="served index folder (default: the cache dir's)")
     out_dir: Path | None = None
     command: str = ""
@@ -141,6 +147,16 @@ class FusionRow(BaseModel):
     valid_ndcg_at_10: float
 
 
+class DiversityRow(BaseModel):
+    """The served top 10 at one ``diversity`` (MMR over the top-20 candidates, as ``Recommender.diversify``)."""
+
+    diversity: float
+    ndcg_at_10: float
+    recall_at_10: float
+    intra_list_distance: float = Field(description="mean pairwise 1 - cos of the picks' text embeddings")
+    genre_distance: float = Field(description="mean pairwise Jaccard distance of the picks' genre sets")
+
+
 class TieDiagnostic(BaseModel):
     """NDCG@10 on users whose last two events share a second of "the id right after the last item's" and of
     "the id right before it". Same-second ratings are close in id (MovieLens showed them as lists), so both
@@ -163,6 +179,8 @@ class EvalReport(BaseModel):
     tuning: list[TuningRow]
     chosen: TuningRow
     fusion: list[FusionRow] = Field(default_factory=list)
+    diversity: list[DiversityRow] = Field(default_factory=list)
+    diversity_candidates: int = 20
     index: IndexReport | None = None
     sequential: dict[str, Any] | None = None
     served_identity_users: int = Field(
@@ -253,6 +271,47 @@ def served_candidates(
             )
         )
     return out
+
+
+def diversity_rows(
+    recommender: Recommender,
+    split: LeaveOneOut,
+    cases: Sequence[_Candidates],
+    settings: Sequence[float],
+    k: int = 10,
+) -> list[DiversityRow]:
+    """NDCG@10, Recall@10 and intra-list diversity of the served top ``k`` at each diversity setting."""
+    catalogue = list(split.data.catalog)
+    rows = []
+    for diversity in settings:
+        gains, hits, distances, genre_distances = [], [], [], []
+        for case in cases:
+            ranked = [(catalogue[p], score) for p, score in zip(case.positions, case.scores, strict=True)]
+            picks = recommender.diversify(ranked, k, diversity)
+            ids = [item.id for item, _ in picks]
+            target = catalogue[case.target].id
+            rank = ids.index(target) if target in ids else None
+            gains.append(0.0 if rank is None else 1.0 / math.log2(rank + 2))
+            hits.append(rank is not None)
+            distances.append(intra_list_distance(recommender.index.text_vectors_for(ids)))
+            genre_distances.append(_genre_distance([set(item.genres) for item, _ in picks]))
+        rows.append(
+            DiversityRow(
+                diversity=diversity,
+                ndcg_at_10=round(float(np.mean(gains)), 4),
+                recall_at_10=round(float(np.mean(hits)), 4),
+                intra_list_distance=round(float(np.mean(distances)), 4),
+                genre_distance=round(float(np.mean(genre_distances)), 4),
+            )
+        )
+    return rows
+
+
+def _genre_distance(genres: Sequence[set[str]]) -> float:
+    pairs = [(a, b) for i, a in enumerate(genres) for b in genres[i + 1 :]]
+    if not pairs:
+        return 0.0
+    return float(np.mean([1 - len(a & b) / len(a | b) if a | b else 0.0 for a, b in pairs]))
 
 
 def _rank_with(case: _Candidates, order_scores: Sequence[float]) -> int:
@@ -406,6 +465,18 @@ def run_evaluation(
         log(f"{scorer.name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
         if scorer is served:
             served_ranks = ranks
+    diversity = diversity_rows(
+        recommender,
+        split,
+        served_candidates(split, served, users, "test", config.candidates),
+        config.diversities,
+    )
+    log(
+        "diversity: "
+        + ", ".join(
+            f"{r.diversity:g}→NDCG@10 {r.ndcg_at_10:.4f}, ILD {r.intra_list_distance:.3f}" for r in diversity
+        )
+    )
     notes = [
         f"old hybrid = MiniLM ⊕ {chosen.method} ({config.factors} factors, TRAIN rows), cf weight "
         f"{chosen.cf_weight}, recency half-life {chosen.half_life}; chosen on validation items",
@@ -418,7 +489,9 @@ def run_evaluation(
         if n_llm < len(users):
             # Users are a sorted random sample, so its first n_llm is itself a random sample.
             systems.append(
-                SystemResult(name=f"{SERVED} (same {n_llm} users)", metrics=ranking_metrics(served_ranks[:n_llm]))
+                SystemResult(
+                    name=f"{SERVED} (same {n_llm} users)", metrics=ranking_metrics(served_ranks[:n_llm])
+                )
             )
         variants: list[tuple[str, Path | None]] = [("base", None)]
         if config.adapter is not None:
@@ -500,6 +573,8 @@ def run_evaluation(
         tuning=tuning,
         chosen=chosen,
         fusion=fusion_rows,
+        diversity=diversity,
+        diversity_candidates=config.candidates,
         index=index_report(folder),
         sequential=model.meta.model_dump(exclude={"item_ids"}) if model is not None else None,
         served_identity_users=served_identity(recommender, split, served, users[:20]),

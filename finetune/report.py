@@ -70,11 +70,52 @@ def markdown_table(report: EvalReport) -> str:
         t = report.tie_diagnostic
         extra.append(
             f"- tie-order check on the {t.tied_users} users whose last two events share a second: the id right "
-            f'after the last item scores NDCG@10 {t.next_id_ndcg:.4f}, the id right before {t.previous_id_ndcg:.4f} '
+            f"after the last item scores NDCG@10 {t.next_id_ndcg:.4f}, the id right before {t.previous_id_ndcg:.4f} "
             "(equal = the order leaks nothing)"
         )
     lines += ["", *paired, *extra, *[f"- {n}" for n in report.notes], f"- total time {report.seconds:.0f} s"]
+    if report.diversity:
+        lines += [
+            "",
+            f"Diversity (served retriever, top 10 re-ordered by MMR from its top {report.diversity_candidates}, "
+            "`RecommendationRequest.diversity`; plot: "
+            f"[results-{report.ties}-diversity.png](results-{report.ties}-diversity.png)):",
+            "",
+            "| diversity | NDCG@10 | Recall@10 | intra-list distance (text) | genre distance |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+            *(
+                f"| {r.diversity:g} | {r.ndcg_at_10:.4f} | {r.recall_at_10:.4f} | {r.intra_list_distance:.4f} | "
+                f"{r.genre_distance:.4f} |"
+                for r in report.diversity
+            ),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def diversity_chart(report: EvalReport, path: Path) -> Path:
+    """NDCG@10 against intra-list distance, one point per diversity setting: the trade-off."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [r.intra_list_distance for r in report.diversity]
+    ys = [r.ndcg_at_10 for r in report.diversity]
+    ax.plot(xs, ys, marker="o")
+    for r in report.diversity:
+        ax.annotate(f"diversity {r.diversity:g}", (r.intra_list_distance, r.ndcg_at_10), fontsize=8,
+                    textcoords="offset points", xytext=(5, 5))  # fmt: skip
+    ax.set_xlabel("intra-list distance of the top 10 (1 - cos, text embeddings)")
+    ax.set_ylabel("NDCG@10")
+    ax.set_title(
+        f"{report.dataset} (ties: {report.ties}): accuracy vs diversity, {report.users} users", fontsize=9
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def bar_chart(report: EvalReport, path: Path) -> Path:
@@ -110,4 +151,6 @@ def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path, Path]:
     js = out_dir / f"{stem}.json"
     js.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     png = bar_chart(report, out_dir / f"{stem}.png")
+    if report.diversity:
+        diversity_chart(report, out_dir / f"{stem}-diversity.png")
     return md, js, png

@@ -16,6 +16,7 @@ import html
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from recagent.agent import RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
@@ -34,6 +35,7 @@ log = logging.getLogger("recagent.app")
 
 NEW_USER = "(new user)"
 MAX_CARDS = 10
+TOOL_NOTE = "🛠️ Used tool"
 EMPTY_PICKS = {"user": None, "query": None, "k": 5, "result": None}
 
 
@@ -91,6 +93,12 @@ def profile_html(recommender: Recommender, user_id: str | None) -> str:
     return "".join(parts)
 
 
+def _match(rec: dict[str, Any]) -> str:
+    """A score a person can read: the pick's weight relative to the best candidate, as a percentage."""
+    match = rec.get("match")
+    return f" · <span class='match'>{match:.0%} match</span>" if match is not None else ""
+
+
 def card_html(rec: dict[str, Any]) -> str:
     """One recommendation card: title, metadata, scores, justification and the evidence it rests on."""
     item = rec["item"]
@@ -107,8 +115,7 @@ def card_html(rec: dict[str, Any]) -> str:
         "<div class='rec-card' style='border:1px solid #ddd;border-left:5px solid #1565c0;border-radius:8px;"
         "padding:8px 10px;background:#fafafa'>"
         f"<div style='font-weight:600'>{rec['rank']}. {_e(title)}</div>"
-        f"<div style='font-size:0.85em;color:#555'>{_e(meta)} · score {rec['score']:.3f}"
-        f" · similarity {rec['retrieval_score']:.3f}</div>"
+        f"<div style='font-size:0.85em;color:#555'>{_e(meta)}{_match(rec)}</div>"
         + (
             f"<div style='margin-top:4px'>{_e(justification.get('text', ''))}"
             + (" <i style='color:#777'>(from your history)</i>" if source == "template" else "")
@@ -192,37 +199,105 @@ class AppHandlers:
         k: float,
         session: str,
         request: gr.Request,
-    ) -> tuple[list[dict[str, Any]], str, dict[str, Any], str]:
+    ) -> Iterator[tuple[list[dict[str, Any]], str, dict[str, Any], str]]:
+        """One chat turn, streamed: the ranked list first, then each justification as it is written."""
         history = list(history or [])
         message = (message or "").strip()
         user_id = self._user_id(user, request)
         earlier = [content_text(m["content"]) for m in history if m.get("role") == "user"]
         earlier = [t for t in earlier if t and t != "(recommend me something)"]
         history.append({"role": "user", "content": message or "(recommend me something)"})
-        result: RecommendationResult | None = None
-        try:
-            if self.agent is not None:
-                turn = self.agent.run(
-                    [
-                        *({"role": "user", "content": t} for t in earlier),
-                        {"role": "user", "content": message},
-                    ],
-                    user_id=user_id,
-                    session_id=session,
-                )
-                reply, result = turn.text, (turn.results[-1] if turn.results else None)
-            else:
-                result = self._recommend(user_id, message or None, int(k), earlier, session)
-                reply = result_markdown(result)
-        except UnknownUserError as exc:
-            reply = f"{exc}"
-        history.append({"role": "assistant", "content": reply})
-        return (
-            history,
-            "",
-            self._picks(user_id, message or None, int(k), result),
-            profile_html(self.recommender, user_id),
+        query = message or None
+
+        def state(
+            result: RecommendationResult | None,
+        ) -> tuple[list[dict[str, Any]], str, dict[str, Any], str]:
+            return (
+                history,
+                "",
+                self._picks(user_id, query, int(k), result),
+                profile_html(self.recommender, user_id),
+            )
+
+        if self.agent is not None:
+            yield from self._agent_turn(history, earlier, message, user_id, session, state)
+            return
+        request_ = RecommendationRequest(
+            user_id=user_id, query=query, k=int(k), history=earlier[-100:], session_id=session, justify=False
         )
+        try:
+            profile, ranked = self.recommender.rank(request_)
+        except UnknownUserError as exc:
+            history.append({"role": "assistant", "content": f"{exc}"})
+            yield state(None)
+            return
+        history.append({"role": "assistant", "content": result_markdown(ranked)})
+        yield state(ranked)
+        done = list(ranked.recommendations)
+        for pos, justified in enumerate(self.recommender.justify_each(profile, ranked, query)):
+            done[pos] = justified
+            partial = ranked.model_copy(update={"recommendations": list(done)})
+            history[-1] = {"role": "assistant", "content": result_markdown(partial)}
+            yield state(partial)
+
+    def _agent_turn(
+        self,
+        history: list[dict[str, Any]],
+        earlier: list[str],
+        message: str,
+        user_id: str | None,
+        session: str,
+        state: Any,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, dict[str, Any], str]]:
+        """Agent mode: each tool result shown as a collapsible tool message (Gradio's metadata convention)."""
+        assert self.agent is not None
+        thinking = {
+            "role": "assistant",
+            "content": "",
+            "metadata": {"title": "🛠️ Calling tools", "status": "pending"},
+        }
+        history.append(thinking)
+        yield state(None)
+        started = time.perf_counter()
+        try:
+            turn = self.agent.run(
+                [*({"role": "user", "content": t} for t in earlier), {"role": "user", "content": message}],
+                user_id=user_id,
+                session_id=session,
+            )
+        except UnknownUserError as exc:
+            history[-1] = {"role": "assistant", "content": f"{exc}"}
+            yield state(None)
+            return
+        history.pop()
+        for result in turn.results:
+            titles = ", ".join(r.item.display_title for r in result.recommendations[:3])
+            history.append(
+                {
+                    "role": "assistant",
+                    "content": f"{len(result.recommendations)} picks from {result.candidates} candidates "
+                    f"(ranked by {result.ranker}): {titles}",
+                    "metadata": {
+                        "title": f"{TOOL_NOTE} recommend",
+                        "status": "done",
+                        "duration": round(result.timings_ms.get("total", 0.0) / 1000, 2),
+                    },
+                }
+            )
+        if not turn.results and turn.tool_calls:
+            history.append(
+                {
+                    "role": "assistant",
+                    "content": f"{turn.tool_calls} tool call(s)",
+                    "metadata": {
+                        "title": f"{TOOL_NOTE} tools",
+                        "status": "done",
+                        "duration": round(time.perf_counter() - started, 2),
+                    },
+                }
+            )
+        history.append({"role": "assistant", "content": turn.text})
+        yield state(turn.results[-1] if turn.results else None)
 
     def feedback(
         self, kind: str, slot: int, user: str, picks: dict[str, Any], session: str, request: gr.Request
@@ -326,9 +401,11 @@ def create_app(
     agent: ToolCallingChat | None = None,
     warm_start: bool = True,
     signed_in: bool = False,
+    concurrency: int = 4,
 ) -> Any:
     """The Blocks app (layout and wiring; the handlers are :class:`AppHandlers`). ``warm_start`` computes the
-    default user's opening picks now, not on the first visit."""
+    default user's opening picks now, not on the first visit; ``concurrency`` chat turns run at once (Gradio's
+    default is one at a time across every user)."""
     handlers = AppHandlers(recommender, max_users=max_users, agent=agent, signed_in=signed_in)
     users, default_user = handlers.users, handlers.default_user
     if default_user != NEW_USER and warm_start and not signed_in:
@@ -397,7 +474,7 @@ def create_app(
         demo.load(start, user, [chat, picks, profile, session, user], api_visibility="private").then(
             show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )
-    return demo
+    return demo.queue(default_concurrency_limit=concurrency)
 
 
 def launch(
@@ -406,9 +483,10 @@ def launch(
     port: int = 7860,
     agent: ToolCallingChat | None = None,
     grants: list[KeyGrant] | None = None,
+    concurrency: int = 4,
 ) -> None:
     """Serve the app; with ``grants`` (RECAGENT_API_KEYS) people sign in as a user with a key bound to it."""
-    demo = create_app(recommender, agent=agent, signed_in=bool(grants))
+    demo = create_app(recommender, agent=agent, signed_in=bool(grants), concurrency=concurrency)
     auth = sign_in_check(grants) if grants else None
     print(f"recagent app on http://{host}:{port}" + (" (sign-in required)" if auth else ""), flush=True)
     demo.launch(server_name=host, server_port=port, share=False, show_error=True, footer_links=[], auth=auth)

@@ -57,6 +57,14 @@ def test_eval_command_writes_table_chart_and_json_for_every_system(
     assert llm_rows[0]["compared"][0]["reference"] == "served retriever"
     assert {r["variant"] for r in report["fusion"]} == {"base", "LoRA"}
     assert table.count("95% paired bootstrap") >= 3
+    # Diversity 0 is the served ranking itself; more diversity buys a more varied top 10.
+    served_row = next(s for s in report["systems"] if s["name"] == "Served retriever")
+    zero, *more = report["diversity"]
+    assert zero["diversity"] == 0 and zero["ndcg_at_10"] == pytest.approx(
+        served_row["metrics"]["ndcg_at_10"], abs=1e-4
+    )
+    assert more[-1]["intra_list_distance"] > zero["intra_list_distance"]
+    assert (out / "results-shuffle-diversity.png").stat().st_size > 5_000 and "| 0.7 |" in table
 
 
 def test_eval_rejects_a_folder_that_is_not_an_adapter(tmp_path: Path, capsys) -> None:

@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from recagent.agent import Recommender
 from recagent.retrieval import Dataset
-from recagent.ui.app import create_app
+from recagent.ui.app import TOOL_NOTE, card_html, create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -224,3 +225,41 @@ def test_agent_mode_in_the_app(recommender: Recommender, ml100k: Dataset) -> Non
         demo.close()
     assert _text(history[-1]).startswith("Here is what I found.")
     assert len(_ids(picks)) == 2 and all(i in ml100k.catalog for i in _ids(picks))
+    # The tool call is shown as Gradio's tool message: a titled, collapsible note with status and duration.
+    notes = [m for m in history if (m.get("metadata") or {}).get("title")]
+    assert len(notes) == 1 and notes[0]["metadata"]["title"] == f"{TOOL_NOTE} recommend"
+    assert notes[0]["metadata"]["status"] == "done" and notes[0]["metadata"]["duration"] >= 0
+    assert "2 picks from" in _text(notes[0])
+
+
+def test_a_turn_streams_ranked_list_first_then_justifications(client) -> None:
+    job = client.submit("a space adventure", [], "3", 3, api_name="/respond")
+    job.result(timeout=300)
+    outputs = job.outputs()
+    assert len(outputs) == 4  # the ranked list, then one update per justification
+    first, last = _text(outputs[0][0][-1]), _text(outputs[-1][0][-1])
+    assert first.count("\n   ") == 0 and last.count("\n   ") == 3
+    strip = [line for line in last.splitlines() if line.startswith("**")]
+    assert [line for line in first.splitlines() if line.startswith("**")] == strip  # same picks, same order
+    assert [len(o[2]["result"]["recommendations"]) for o in outputs] == [3, 3, 3, 3]
+    card = card_html(outputs[-1][2]["result"]["recommendations"][0])
+    assert "100% match" in card and "score" not in card
+
+
+def test_two_users_turns_run_at_once(app_url: str) -> None:
+    """Two people chatting at the same time: with concurrency > 1 the second turn starts streaming before the
+    first has finished (Gradio's default would queue it behind the first)."""
+    from gradio_client import Client
+
+    alice, bob = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    jobs = [alice.submit("a quiet drama", [], "4", 5, api_name="/respond"),
+            bob.submit("a loud action film", [], "5", 5, api_name="/respond")]  # fmt: skip
+    overlapped = False
+    deadline = time.time() + 300
+    while not all(j.done() for j in jobs):
+        assert time.time() < deadline
+        if all(len(j.outputs()) >= 1 for j in jobs) and not any(j.done() for j in jobs):
+            overlapped = True
+        time.sleep(0.02)
+    assert overlapped, "the second user's turn waited for the first"
+    assert all(len(j.outputs()) == 6 for j in jobs)

@@ -334,11 +334,9 @@ class OpenAIServing:
         final = ranked
         if rec_request.justify and ranked.recommendations:
             justified: list[Recommendation] = []
-            for rec in ranked.recommendations:
-                # One pick at a time, so each justification reaches the client as soon as it exists.
-                single = ranked.model_copy(update={"recommendations": [rec]})
-                done = await run_in_threadpool(self.recommender.justify, profile, single, rec_request.query)
-                rec_done = done.recommendations[0]
+            picks = self.recommender.justify_each(profile, ranked, rec_request.query)
+            # One pick at a time, off the event loop, so each justification reaches the client as it exists.
+            while (rec_done := await run_in_threadpool(next, picks, None)) is not None:
                 justified.append(rec_done)
                 piece = justification_text(rec_done)
                 text += piece

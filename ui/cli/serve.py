@@ -80,7 +80,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     grants = configured_grants(settings)  # with keys, people sign in as a user with a key bound to it
     recommender = build_recommender(args.dataset, settings, events=args.events, index_dir=args.index)
     launch(
-        recommender, host=args.host, port=args.port, agent=_chat_agent(recommender, settings), grants=grants
+        recommender,
+        host=args.host,
+        port=args.port,
+        agent=_chat_agent(recommender, settings),
+        grants=grants,
+        concurrency=settings.app_concurrency,
     )
     return 0
 
