@@ -199,6 +199,7 @@ class AppHandlers:
         k: float,
         session: str,
         request: gr.Request,
+        diversity: float = 0.0,
     ) -> Iterator[tuple[list[dict[str, Any]], str, dict[str, Any], str]]:
         """One chat turn, streamed: the ranked list first, then each justification as it is written."""
         history = list(history or [])
@@ -223,7 +224,13 @@ class AppHandlers:
             yield from self._agent_turn(history, earlier, message, user_id, session, state)
             return
         request_ = RecommendationRequest(
-            user_id=user_id, query=query, k=int(k), history=earlier[-100:], session_id=session, justify=False
+            user_id=user_id,
+            query=query,
+            k=int(k),
+            history=earlier[-100:],
+            session_id=session,
+            justify=False,
+            diversity=float(diversity or 0.0),
         )
         try:
             profile, ranked = self.recommender.rank(request_)
@@ -433,6 +440,15 @@ def create_app(
                     )
                     fresh = gr.Button("New user", elem_id="new-user", scale=1)
                     k = gr.Slider(1, MAX_CARDS, value=5, step=1, label="How many picks", elem_id="k", scale=3)
+                    variety = gr.Slider(
+                        0,
+                        1,
+                        value=0,
+                        step=0.1,
+                        label="Variety (0 = best matches)",
+                        elem_id="diversity",
+                        scale=3,
+                    )
                 chat = gr.Chatbot(label="Chat", elem_id="chat", height=520)
                 box = gr.Textbox(
                     placeholder="e.g. something funny from the 90s", label="Message", elem_id="message"
@@ -451,7 +467,7 @@ def create_app(
                     columns.append(column)
 
         panel = [*columns, *cards]
-        inputs = [box, chat, user, k, session]
+        inputs = [box, chat, user, k, session, variety]
         send.click(respond, inputs, [chat, box, picks, profile], api_name="respond").then(
             show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )

@@ -244,6 +244,11 @@ def test_a_turn_streams_ranked_list_first_then_justifications(client) -> None:
     assert [len(o[2]["result"]["recommendations"]) for o in outputs] == [3, 3, 3, 3]
     card = card_html(outputs[-1][2]["result"]["recommendations"][0])
     assert "100% match" in card and "score" not in card
+    varied = client.predict("a space adventure", [], "3", 5, 1.0, api_name="/respond")[2]["result"]
+    plain = client.predict("a space adventure", [], "3", 5, 0.0, api_name="/respond")[2]["result"]
+    assert [r["item"]["id"] for r in varied["recommendations"]] != [
+        r["item"]["id"] for r in plain["recommendations"]
+    ]
 
 
 def test_two_users_turns_run_at_once(app_url: str) -> None:
