@@ -30,14 +30,13 @@ class TokenCounter:
                 if own is not None:
                     self._tokenizer = own
                 else:
-                    from transformers import AutoTokenizer
-
-                    from .local_backend import materialise_bundled_model
-
-                    self._tokenizer = AutoTokenizer.from_pretrained(
-                        str(materialise_bundled_model(self.cache_dir))
-                    )
+                    self._tokenizer = bundled_tokenizer(self.cache_dir)
             return self._tokenizer
+
+    def load(self) -> TokenCounter:
+        """Load the tokenizer now (a server does this before it listens, not on the first request)."""
+        _ = self.tokenizer
+        return self
 
     def prompt(self, conversation: Conversation) -> int:
         """Tokens of the conversation rendered with the model's chat template, generation prompt included."""
@@ -48,3 +47,20 @@ class TokenCounter:
 
     def text(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False)) if text else 0
+
+
+def bundled_tokenizer(cache_dir: Path) -> Any:
+    """SmolLM2's tokenizer: from the converted model folder if there is one, else read from the bundled GGUF
+    once (seconds, no weights de-quantised) and kept in the cache dir."""
+    from transformers import AutoTokenizer
+
+    from .local_backend import bundled_gguf_path
+
+    models = cache_dir / "models"
+    for folder in (models / "SmolLM2-135M-Instruct", models / "SmolLM2-135M-Instruct-tokenizer"):
+        if (folder / "tokenizer_config.json").exists():
+            return AutoTokenizer.from_pretrained(str(folder))
+    gguf = bundled_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer.save_pretrained(str(models / "SmolLM2-135M-Instruct-tokenizer"))
+    return tokenizer

@@ -4,47 +4,21 @@ a real server in ``tests/ui/test_api_clients.py``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from langchain_core.tools import BaseToolkit
-from langchain_tests.integration_tests import ToolsIntegrationTests
-from langchain_tests.unit_tests import ToolsUnitTests
 
 from recagent.agent import Recommender
-from recagent.agent.tools import ProfileTool, RecagentToolkit, RecommendTool
+from recagent.agent.tools import RecagentToolkit
+from tests.agent.standard_suites import ServiceTool, standard_suites
 
 
-class _LocalTool:
-    pipeline: Recommender | None = None
-
+class _LocalTool(ServiceTool):
     @pytest.fixture(autouse=True)
     def _pipeline(self, recommender: Recommender) -> None:
-        type(self).pipeline = recommender
-
-    @property
-    def tool_constructor_params(self) -> dict[str, Any]:
-        return {"recommender": self.pipeline}
+        type(self).service = recommender
 
 
-class TestRecommendToolUnit(_LocalTool, ToolsUnitTests):
-    tool_constructor = RecommendTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "1", "request": "a comedy", "k": 2}  # noqa: RUF012
-
-
-class TestRecommendToolIntegration(_LocalTool, ToolsIntegrationTests):
-    tool_constructor = RecommendTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "1", "request": "a comedy", "k": 2}  # noqa: RUF012
-
-
-class TestProfileToolUnit(_LocalTool, ToolsUnitTests):
-    tool_constructor = ProfileTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "1"}  # noqa: RUF012
-
-
-class TestProfileToolIntegration(_LocalTool, ToolsIntegrationTests):
-    tool_constructor = ProfileTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "1"}  # noqa: RUF012
+globals().update(standard_suites(_LocalTool, user_id="1", prefix=""))
 
 
 def test_toolkit_gives_both_tools_bound_or_not(recommender: Recommender) -> None:

@@ -15,14 +15,13 @@ import httpx
 import openai
 import pytest
 from langchain_core.messages import ToolMessage
-from langchain_tests.integration_tests import ToolsIntegrationTests
-from langchain_tests.unit_tests import ToolsUnitTests
 
 from recagent.agent import RecommendationResult
 from recagent.agent.client import RecagentClient
-from recagent.agent.tools import ProfileTool, RecagentToolkit, RecommendTool
+from recagent.agent.tools import RecagentToolkit
 from recagent.retrieval import ItemIndex
 from recagent.ui.api.tasks import FOLLOW_UPS
+from tests.agent.standard_suites import ServiceTool, standard_suites
 from tests.scripted_chat import ScriptedToolCaller
 from tests.ui.serve_process import recagent_serve
 
@@ -253,33 +252,10 @@ def test_remote_tools_import_neither_torch_nor_the_pipeline() -> None:
 # ---------------------------------------------------------------- langchain-tests standard suites, remote tools
 
 
-class _RemoteTool:
+class _RemoteTool(ServiceTool):
     @pytest.fixture(autouse=True)
     def _server(self, served: str) -> None:
-        type(self).base_url = served + "/v1"
-
-    base_url = ""
-
-    @property
-    def tool_constructor_params(self) -> dict[str, Any]:
-        return {"recommender": RecagentClient(base_url=self.base_url, api_key=ADMIN_KEY)}
+        type(self).service = RecagentClient(base_url=served + "/v1", api_key=ADMIN_KEY)
 
 
-class TestRemoteRecommendToolUnit(_RemoteTool, ToolsUnitTests):
-    tool_constructor = RecommendTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "10", "request": "a comedy", "k": 2}  # noqa: RUF012
-
-
-class TestRemoteRecommendToolIntegration(_RemoteTool, ToolsIntegrationTests):
-    tool_constructor = RecommendTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "10", "request": "a comedy", "k": 2}  # noqa: RUF012
-
-
-class TestRemoteProfileToolUnit(_RemoteTool, ToolsUnitTests):
-    tool_constructor = ProfileTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "10"}  # noqa: RUF012
-
-
-class TestRemoteProfileToolIntegration(_RemoteTool, ToolsIntegrationTests):
-    tool_constructor = ProfileTool  # type: ignore[assignment]
-    tool_invoke_params_example = {"user_id": "10"}  # noqa: RUF012
+globals().update(standard_suites(_RemoteTool, user_id="10", prefix="Remote"))

@@ -19,7 +19,7 @@ from recagent.agent import ProfileStore
 from recagent.retrieval import Catalog, ItemIndex
 from recagent.ui.cli import main
 
-from .test_api import _free_port
+from .serve_process import free_port as _free_port
 
 WRITERS = 4
 

@@ -17,7 +17,8 @@ from recagent.agent import Recommender, Settings
 from recagent.retrieval import Dataset, Encoder, ItemIndex
 from recagent.ui.api import build_app
 
-from .test_api import _free_port, _Server
+from .serve_process import free_port as _free_port
+from .test_api import _Server
 from .test_api_durability import _serve
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,14 +15,9 @@ import pytest
 from recagent.agent import Recommender
 from recagent.retrieval import Dataset
 from recagent.ui.app import TOOL_NOTE, card_html, create_app
+from tests.ui.serve_process import free_port as _free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +262,50 @@ def test_two_users_turns_run_at_once(app_url: str) -> None:
         time.sleep(0.02)
     assert overlapped, "the second user's turn waited for the first"
     assert all(len(j.outputs()) == 6 for j in jobs)
+
+
+SEND = """(() => {
+  const box = document.querySelector('#message textarea');
+  box.value = %s;
+  box.dispatchEvent(new Event('input', {bubbles: true}));
+  document.querySelector('#send').click();
+  return true;
+})()"""
+CARD_0 = "(document.querySelector('#card-0') || {innerText: ''}).innerText"
+
+
+def test_two_people_chat_at_once_in_real_browsers(app_url: str, tmp_path: Path) -> None:
+    """Two people in two Chromium tabs, user 1 and a new guest, send a turn at the same moment; both turns
+    stream into their own chat. The screenshot of both tabs is kept in test-artifacts/."""
+    from PIL import Image
+
+    from tests.ui.cdp import Browser
+
+    browser = Browser(tmp_path / "cdp")
+    try:
+        alice, guest = browser.open(app_url), browser.open(app_url)
+        for page in (alice, guest):
+            page.wait_for("document.querySelectorAll('.rec-card').length === 5", timeout=180)
+        guest.evaluate("document.querySelector('#new-user').click()")
+        guest.wait_for("document.querySelector('#user input').value.startsWith('guest-')")
+        turns = ((alice, "a space adventure"), (guest, "a funny animated film"))
+        before = [page.evaluate(CARD_0) for page, _ in turns]
+        for page, text in turns:
+            page.evaluate(SEND % json.dumps(text))
+        for (page, text), old in zip(turns, before, strict=True):
+            page.wait_for(f"document.querySelector('#chat').innerText.includes({json.dumps(text)})")
+            page.wait_for(f"{CARD_0} !== {json.dumps(old)} && {CARD_0} !== ''", timeout=240)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shots = [page.screenshot(tmp_path / f"tab-{n}.png") for n, (page, _) in enumerate(turns)]
+        chats = [page.evaluate("document.querySelector('#chat').innerText") for page, _ in turns]
+    finally:
+        browser.close()
+    assert "a space adventure" in chats[0] and "a funny animated film" not in chats[0]
+    assert "a funny animated film" in chats[1] and "a space adventure" not in chats[1]
+    assert _screenshot_problems(shots[0]) == []
+    images = [Image.open(p).convert("RGB") for p in shots]
+    both = Image.new("RGB", (sum(i.width for i in images) + 20, max(i.height for i in images)), "white")
+    both.paste(images[0], (0, 0))
+    both.paste(images[1], (images[0].width + 20, 0))
+    both.save(ARTIFACTS / "gradio-two-users.png")
+    assert all(_count(i, (800, 0, 1400, 1000), (21, 101, 192)) >= 200 for i in images)  # cards in both tabs

@@ -272,6 +272,7 @@ def run_server(
 
     settings = settings or Settings()
     app = build_app(recommender, settings, agent)
+    app.state.serving.tokens.load()  # usage counts need the tokenizer: load it before the first request
     grants = configured_grants(settings)
     bound = sum(not g.everyone for g in grants)
     auth = (
