@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from recagent.agent import RecommendationRequest, RecommendationResult, Recommender, UnknownUserError
@@ -99,6 +100,22 @@ def _match(rec: dict[str, Any]) -> str:
     return f" · <span class='match'>{match:.0%} match</span>" if match is not None else ""
 
 
+def local_image(image: str | None) -> Path | None:
+    """The item's image as a local file the app may serve (``file://`` or a path), else None: remote URLs are
+    not fetched (the page would call the internet)."""
+    if not image or ("://" in image and not image.startswith("file://")):
+        return None
+    path = Path(image.removeprefix("file://"))
+    return path if path.is_file() else None
+
+
+def image_dirs(recommender: Recommender) -> list[str]:
+    """Folders of the catalogue's local images: the only files the app serves besides its own."""
+    return sorted(
+        {str(p.resolve().parent) for item in recommender.index.catalog if (p := local_image(item.image))}
+    )
+
+
 def card_html(rec: dict[str, Any]) -> str:
     """One recommendation card: title, metadata, scores, justification and the evidence it rests on."""
     item = rec["item"]
@@ -111,10 +128,17 @@ def card_html(rec: dict[str, Any]) -> str:
     justification = rec.get("justification") or {}
     source = justification.get("source")
     evidence = "".join(f"<li>{_e(ev.get('text', ''))}</li>" for ev in (rec.get("evidence") or [])[:4])
+    image = local_image(item.get("image"))
+    picture = (
+        f"<img class='rec-image' src='/gradio_api/file={_e(str(image.resolve()))}' alt='' "
+        "style='float:right;max-height:72px;max-width:72px;margin-left:8px;border-radius:4px'>"
+        if image is not None
+        else ""
+    )
     return (
         "<div class='rec-card' style='border:1px solid #ddd;border-left:5px solid #1565c0;border-radius:8px;"
         "padding:8px 10px;background:#fafafa'>"
-        f"<div style='font-weight:600'>{rec['rank']}. {_e(title)}</div>"
+        f"{picture}<div style='font-weight:600'>{rec['rank']}. {_e(title)}</div>"
         f"<div style='font-size:0.85em;color:#555'>{_e(meta)}{_match(rec)}</div>"
         + (
             f"<div style='margin-top:4px'>{_e(justification.get('text', ''))}"
@@ -505,4 +529,12 @@ def launch(
     demo = create_app(recommender, agent=agent, signed_in=bool(grants), concurrency=concurrency)
     auth = sign_in_check(grants) if grants else None
     print(f"recagent app on http://{host}:{port}" + (" (sign-in required)" if auth else ""), flush=True)
-    demo.launch(server_name=host, server_port=port, share=False, show_error=True, footer_links=[], auth=auth)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        show_error=True,
+        footer_links=[],
+        auth=auth,
+        allowed_paths=image_dirs(recommender),
+    )

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from recagent.agent import Recommender
@@ -309,3 +310,43 @@ def test_two_people_chat_at_once_in_real_browsers(app_url: str, tmp_path: Path) 
     both.paste(images[1], (images[0].width + 20, 0))
     both.save(ARTIFACTS / "gradio-two-users.png")
     assert all(_count(i, (800, 0, 1400, 1000), (21, 101, 192)) >= 200 for i in images)  # cards in both tabs
+
+
+def test_cards_show_local_item_images_and_never_remote_ones(tmp_path: Path, encoder) -> None:
+    """A catalogue with images: the card shows the local picture, served by the app itself; a remote URL is
+    not put on the page (it would call the internet)."""
+    from gradio_client import Client
+    from PIL import Image
+
+    from recagent.retrieval import Catalog, Item, ItemIndex
+    from recagent.ui.app import image_dirs
+
+    photo = tmp_path / "images" / "poster.png"
+    photo.parent.mkdir()
+    Image.new("RGB", (40, 60), (200, 30, 30)).save(photo)
+    catalog = Catalog(
+        [
+            Item(id="a", title="Red Planet Rising", genres=("Sci-Fi",), image=str(photo)),
+            Item(id="b", title="Blue Ocean Deep", genres=("Documentary",), image="https://example.com/b.jpg"),
+            Item(id="c", title="Green Valley", genres=("Drama",), image=f"file://{tmp_path}/missing.png"),
+        ],
+        name="pictures",
+    )
+    recommender = Recommender(ItemIndex.build(catalog, encoder), encoder, None, histories={})
+    assert image_dirs(recommender) == [str(photo.parent.resolve())]
+    demo = create_app(recommender, warm_start=False)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                allowed_paths=image_dirs(recommender))  # fmt: skip
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        _, _, picks, _ = client.predict(
+            "a science fiction film about mars", [], "(new user)", 3, api_name="/respond"
+        )
+        cards = {r["item"]["id"]: card_html(r) for r in picks["result"]["recommendations"]}
+        src = cards["a"].split("src='", 1)[1].split("'", 1)[0]
+        served = httpx.get(f"http://127.0.0.1:{port}{src}", timeout=30)
+    finally:
+        demo.close()
+    assert served.status_code == 200 and served.content == photo.read_bytes()
+    assert "<img" not in cards["b"] and "example.com" not in cards["b"] and "<img" not in cards["c"]
