@@ -23,6 +23,10 @@ from recagent.retrieval import DEFAULT_ENCODER, DEFAULT_TIES, SequentialConfig, 
 PROCESS_DEFAULTS: dict[str, str] = {
     "HF_HUB_OFFLINE": "1",  # models come from installed packages; nothing is fetched at run time
     "TOKENIZERS_PARALLELISM": "false",  # its own thread pool fights torch's on few cores
+    # Idle OpenMP threads sleep instead of spinning: with another process on the cores, spinning threads took
+    # 2.5x as long to justify five picks (38.2 s vs 15.2 s quiet); passive ones 19.4 s, for 6% when quiet
+    # (16.2 s). benchmarks/bench_threads.py measures it. Read when torch/FAISS load, so set before.
+    "OMP_WAIT_POLICY": "PASSIVE",
     "GRADIO_ANALYTICS_ENABLED": "False",
 }
 

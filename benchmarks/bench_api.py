@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from .common import Report, percentile, ratio
@@ -29,11 +30,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(no_llm: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    no_llm: bool, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``recagent serve`` subprocess on a free loopback port with the served defaults (plus ``env``)."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "recagent.ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "RECAGENT_API_KEYS": "", "RECAGENT_CHAT_MODE": "pipeline"}
-    proc = subprocess.Popen(cmd + (["--no-llm"] if no_llm else []), env=env, stdout=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "recagent.ui.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
+    environment = {**os.environ, "RECAGENT_API_KEYS": "", "RECAGENT_CHAT_MODE": "pipeline", **(env or {})}
+    proc = subprocess.Popen(
+        cmd + (["--no-llm"] if no_llm else []),
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     import httpx
 

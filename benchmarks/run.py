@@ -15,7 +15,7 @@ import time
 
 from .common import RESULTS_DIR, environment_note
 
-BENCHMARKS = ("encoder", "index", "ranking", "turn", "api")
+BENCHMARKS = ("encoder", "index", "ranking", "turn", "api", "threads")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run just these")
     args = parser.parse_args(argv)
     suffix = "-quick" if args.quick else ""
-    # One thread unless told otherwise: on a shared 2-core machine two OpenMP threads per process were 2-4x
-    # slower than one (measured: 16.5 s vs 4.1 s for a SmolLM2 forward pass under load).
-    os.environ.setdefault("RECAGENT_THREADS", "1")
+    # The served defaults, never settings the product does not use (RECAGENT_THREADS unset = every core, with
+    # the process defaults of agent/settings.py, OMP_WAIT_POLICY=PASSIVE among them); bench_threads compares.
+    from recagent.agent.settings import Settings, bootstrap_environment
+
+    bootstrap_environment()
     failed = []
     started = time.perf_counter()
-    env_line = environment_note(int(os.environ.get("RECAGENT_THREADS", "1")))
+    env_line = environment_note(Settings().threads or os.cpu_count())
     for name in args.only or BENCHMARKS:
         print(f"== {name} ==", flush=True)
         t = time.perf_counter()

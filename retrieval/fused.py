@@ -91,6 +91,7 @@ class SequentialIndex(ItemIndex):
         ef_search: int = 64,
         collab_vectors: np.ndarray | None = None,
         collab_weight: float = 0.0,
+        prebuilt: Any = None,
     ) -> None:
         self.text_weight = float(text_weight)
         self.collab_weight = float(collab_weight)
@@ -100,7 +101,7 @@ class SequentialIndex(ItemIndex):
         fused = fuse_sequential(
             self.text_vectors, self.item_vectors, self.text_weight, self.collab_vectors, self.collab_weight
         )
-        super().__init__(catalog, fused, encoder, kind, hnsw_m, ef_search)
+        super().__init__(catalog, fused, encoder, kind, hnsw_m, ef_search, prebuilt=prebuilt)
 
     @property
     def text_dim(self) -> int:
@@ -181,6 +182,7 @@ class SequentialIndex(ItemIndex):
             base.meta.ef_search,
             collab_vectors=collab,
             collab_weight=float(config.get("collab_weight", 0.0)),
+            prebuilt=base.faiss_index,  # read from disk (or built) once by ItemIndex.load
         )
 
 

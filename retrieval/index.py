@@ -18,6 +18,7 @@ from .items import Catalog, Item, ItemFilter
 
 IndexKind = Literal["flat", "hnsw", "auto"]
 INDEX_FORMAT_VERSION = 1
+FAISS_FILE = "faiss.index"
 
 # The parameter rule (measured by benchmarks/bench_index.py on MiniLM vectors, see the README): exact search
 # stays under ~1 ms per query up to this many items on one core, and is always right, so it wins below it.
@@ -77,6 +78,7 @@ class ItemIndex:
         kind: IndexKind = "flat",
         hnsw_m: int = 32,
         ef_search: int = 64,
+        prebuilt: faiss.Index | None = None,
     ) -> None:
         if vectors.ndim != 2 or vectors.shape[0] != len(catalog):
             raise ValueError(f"expected {len(catalog)} vectors, got array of shape {vectors.shape}")
@@ -102,7 +104,11 @@ class ItemIndex:
             hnsw_m=hnsw_m,
             ef_search=ef_search,
         )
-        self._index = self._build()
+        self._index: faiss.Index = (
+            prebuilt
+            if prebuilt is not None and prebuilt.ntotal == len(catalog) and prebuilt.d == self.meta.dim
+            else self._build()
+        )
         self._years = np.array([np.nan if it.year is None else it.year for it in catalog], dtype=np.float64)
         self._genre_names = catalog.genres()
         genre_pos = {g.lower(): j for j, g in enumerate(self._genre_names)}
@@ -241,6 +247,13 @@ class ItemIndex:
         with (folder / "items.jsonl").open("w", encoding="utf-8") as fh:
             for item in self.catalog:
                 fh.write(item.model_dump_json() + "\n")
+        # A graph index is written as built, so loading it is a read, not a rebuild (minutes at 1M items);
+        # a flat index is its vectors, which vectors.npy already holds.
+        graph = folder / FAISS_FILE
+        if self.meta.kind != "flat":
+            faiss.write_index(self._index, str(graph))
+        else:
+            graph.unlink(missing_ok=True)
         # meta.json last: its presence marks a complete folder.
         (folder / "meta.json").write_text(self.meta.model_dump_json(indent=2), encoding="utf-8")
         return folder
@@ -276,9 +289,28 @@ class ItemIndex:
             raise IndexFileError(
                 f"{folder}: index files disagree with meta.json (expected {meta.count}x{meta.dim})"
             )
+        prebuilt = None
+        if meta.kind != "flat" and (folder / FAISS_FILE).exists():
+            try:
+                prebuilt = faiss.read_index(str(folder / FAISS_FILE))
+            except RuntimeError as exc:
+                raise IndexFileError(f"{folder}: {FAISS_FILE} is corrupt ({exc}); rebuild the index") from None
+            if isinstance(prebuilt, faiss.IndexHNSW):
+                prebuilt.hnsw.efSearch = meta.ef_search
         return cls(
-            Catalog(items, name=meta.catalog), vectors, meta.encoder, meta.kind, meta.hnsw_m, meta.ef_search
+            Catalog(items, name=meta.catalog),
+            vectors,
+            meta.encoder,
+            meta.kind,
+            meta.hnsw_m,
+            meta.ef_search,
+            prebuilt=prebuilt,
         )
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        """The FAISS index searched (read from the folder when it was saved with one)."""
+        return self._index
 
     @classmethod
     def build(

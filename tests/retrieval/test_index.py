@@ -76,3 +76,28 @@ def test_corrupt_or_foreign_folder_gives_clear_error(tmp_path: Path) -> None:
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(IndexFileError, match="disagree"):
         ItemIndex.load(tmp_path)
+
+
+def test_hnsw_is_saved_as_built_and_loaded_without_a_rebuild(tmp_path: Path, ml100k_index: ItemIndex) -> None:
+    import faiss
+
+    hnsw = ItemIndex(
+        ml100k_index.catalog, ml100k_index.vectors, ml100k_index.meta.encoder, kind="hnsw", ef_search=16
+    )
+    hnsw.save(tmp_path / "idx")
+    assert (tmp_path / "idx" / "faiss.index").stat().st_size > ml100k_index.vectors.nbytes  # vectors + graph
+    loaded = ItemIndex.load(tmp_path / "idx")
+    # The graph read back is the one built: same neighbours for every query, even at a small efSearch where a
+    # graph rebuilt with other insertion randomness would differ; and the read graph keeps the saved efSearch.
+    queries = ml100k_index.vectors[:50]
+    assert [[i.id for i, _ in hits] for hits in loaded.search_batch(queries, 10)] == [
+        [i.id for i, _ in hits] for hits in hnsw.search_batch(queries, 10)
+    ]
+    assert isinstance(loaded.faiss_index, faiss.IndexHNSW) and loaded.faiss_index.hnsw.efSearch == 16
+    written = faiss.serialize_index(hnsw.faiss_index)
+    assert np.array_equal(faiss.serialize_index(loaded.faiss_index), written)
+    flat_folder = ml100k_index.save(tmp_path / "flat")
+    assert not (flat_folder / "faiss.index").exists()  # a flat index is its vectors: nothing extra to store
+    (tmp_path / "idx" / "faiss.index").write_bytes(b"not an index")
+    with pytest.raises(IndexFileError, match="faiss.index is corrupt"):
+        ItemIndex.load(tmp_path / "idx")
