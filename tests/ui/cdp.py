@@ -15,17 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-FLAGS = [
-    "--headless=new",
+# Headless, sandbox and GPU off (containers), and none of the browser's own calls home.
+QUIET_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
 ]
+FLAGS = ["--headless=new", *QUIET_FLAGS, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
 
 
 class Page:

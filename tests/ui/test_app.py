@@ -16,6 +16,7 @@ import pytest
 from recagent.agent import Recommender
 from recagent.retrieval import Dataset
 from recagent.ui.app import TOOL_NOTE, card_html, create_app
+from tests.ui.cdp import QUIET_FLAGS
 from tests.ui.serve_process import free_port as _free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -101,17 +102,7 @@ def test_new_user_starts_cold_and_learns(client) -> None:
     assert "New user" not in profile_after_like and "class='interest'" in profile_after_like
 
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--virtual-time-budget=15000",
-    "--window-size=1400,1000",
-]
+CHROMIUM_FLAGS = ["--headless", *QUIET_FLAGS, "--virtual-time-budget=15000", "--window-size=1400,1000"]
 
 
 def _chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
