@@ -6,7 +6,7 @@ parse results without importing torch, FAISS or the ``Recommender``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,16 @@ from .profiles.profile import Evidence
 
 MAX_K = 20
 MAX_JUSTIFICATION_CHARS = 280
+
+Diversity = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=1.0,
+        description="0 = the ranked order as is; towards 1, each next pick trades score for being unlike the "
+        "picks above it (maximal marginal relevance over the item embeddings).",
+    ),
+]
 
 
 class Justification(BaseModel):
@@ -41,13 +51,7 @@ class RecommendationRequest(BaseModel):
     filters: ItemFilter = Field(default_factory=ItemFilter)
     exclude_seen: bool = True
     justify: bool = True
-    diversity: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="0 = the ranked order as is; towards 1, each next pick trades score for being unlike the "
-        "picks above it (maximal marginal relevance over the item embeddings).",
-    )
+    diversity: Diversity = 0.0
 
 
 class Recommendation(BaseModel):

@@ -21,7 +21,7 @@ from .client import RecagentClient, RecommendationService
 from .errors import RecagentError, UnknownUserError
 from .profiles.profile import UserProfile
 from .render import summarise_profile, summarise_result
-from .schemas import MAX_K, RecommendationRequest, RecommendationResult
+from .schemas import MAX_K, Diversity, RecommendationRequest, RecommendationResult
 
 
 class RecommendArgs(BaseModel):
@@ -41,12 +41,7 @@ class RecommendArgs(BaseModel):
     exclude_genres: list[str] = Field(default_factory=list, description="Never items with these genres.")
     year_min: int | None = Field(default=None, description="Only items from this year or later.")
     year_max: int | None = Field(default=None, description="Only items from this year or earlier.")
-    diversity: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="0 = best matches first; up to 1 = more varied picks (e.g. 0.5 when asked for variety).",
-    )
+    diversity: Diversity = 0.0
 
 
 class RecommendInput(RecommendArgs):

@@ -458,19 +458,15 @@ def run_evaluation(
         served,
     ]
     systems: list[SystemResult] = []
-    served_ranks = np.zeros(0, dtype=np.int64)
+    # The served scorer's full ranking, top candidates and scores in one pass: its row, the diversity rows and
+    # the LLM rows all read these.
+    served_cases = served_candidates(split, served, users, "test", config.candidates)
+    served_ranks = np.array([c.retrieval_rank for c in served_cases], dtype=np.int64)
     for scorer in scorers:
-        ranks, _ = full_ranks(split, scorer, users, "test")
+        ranks = served_ranks if scorer is served else full_ranks(split, scorer, users, "test")[0]
         systems.append(SystemResult(name=scorer.name, metrics=ranking_metrics(ranks)))
         log(f"{scorer.name}: NDCG@10 {systems[-1].metrics.ndcg_at_10:.4f}")
-        if scorer is served:
-            served_ranks = ranks
-    diversity = diversity_rows(
-        recommender,
-        split,
-        served_candidates(split, served, users, "test", config.candidates),
-        config.diversities,
-    )
+    diversity = diversity_rows(recommender, split, served_cases, config.diversities)
     log(
         "diversity: "
         + ", ".join(
@@ -483,7 +479,6 @@ def run_evaluation(
     ]
 
     n_llm = len(users) if config.llm_users is None else min(config.llm_users, len(users))
-    llm_users = users[:n_llm]
     fusion_rows: list[FusionRow] = []
     if config.llm:
         if n_llm < len(users):
@@ -499,7 +494,7 @@ def run_evaluation(
             notes.append(adapter_note(config.adapter))
         else:
             notes.append("no --adapter: the LoRA rows are missing (run `recagent finetune` first)")
-        test_cases = served_candidates(split, served, llm_users, "test", config.candidates)
+        test_cases = served_cases[:n_llm]
         tune_cases = served_candidates(
             split,
             served,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recagent.agent import RecommendationResult
+from recagent.agent.schemas import Diversity
 from recagent.retrieval import Interaction, ItemFilter
 
 MAX_MESSAGES = 64
@@ -102,9 +103,7 @@ class RecagentOptions(BaseModel):
     filters: ItemFilter = Field(default_factory=ItemFilter)
     exclude_seen: bool = True
     justify: bool = True
-    diversity: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="0 = best first; up to 1 = more varied."
-    )
+    diversity: Diversity = 0.0
     session_id: str | None = Field(default=None, max_length=256)
 
 
@@ -175,6 +174,10 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
 
+ResponseMode = Literal["pipeline", "agent", "task"]
+"""Which path answered a chat completion: the pipeline, the tool-calling agent, or a front-end task prompt."""
+
+
 class ChatCompletionResponse(BaseModel):
     id: str = Field(default_factory=completion_id)
     object: Literal["chat.completion"] = "chat.completion"
@@ -186,7 +189,7 @@ class ChatCompletionResponse(BaseModel):
         description="recagent extra field: the structured picks the prose describes "
         "(null when the agent did not recommend, and for a front-end's title/tag task prompt)."
     )
-    mode: Literal["pipeline", "agent", "task"] = Field(
+    mode: ResponseMode = Field(
         default="pipeline", description="recagent extra field: which conversation mode answered."
     )
 

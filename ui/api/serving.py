@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -46,6 +46,7 @@ from .protocol import (
     ModelCard,
     ModelList,
     ProfileResponse,
+    ResponseMode,
     StreamEvent,
     Usage,
     completion_id,
@@ -242,7 +243,7 @@ class OpenAIServing:
         request: ChatCompletionRequest,
         text: str,
         result: RecommendationResult | None,
-        mode: Literal["pipeline", "agent", "task"],
+        mode: ResponseMode,
     ) -> ChatCompletionResponse:
         return ChatCompletionResponse(
             model=self.model_name,
