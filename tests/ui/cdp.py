@@ -42,6 +42,7 @@ class Page:
             deviceScaleFactor=1,
             mobile=False,
         )
+        self.call("Emulation.setFocusEmulationEnabled", enabled=True)  # every tab behaves as the focused one
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         msg_id = next(self._ids)
@@ -69,6 +70,8 @@ class Page:
         raise AssertionError(f"timed out waiting for: {expression}")
 
     def screenshot(self, path: Path) -> Path:
+        # Headless Chromium paints only the front tab; a background tab's capture waits for a frame forever.
+        self.call("Page.bringToFront")
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
         return path
