@@ -89,6 +89,7 @@ def build_recommender(
         sequence=sequence,
         ties=data.ties,
         rank_fusion=settings.rank_fusion,
+        rank_batch=settings.rank_batch,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from recagent.retrieval import Item
 
+from .batching import BatchScheduler
 from .llm import LLMBackend
 from .profiles.profile import UserProfile
 from .prompts import LABELS, ranking_conversation
@@ -28,20 +29,34 @@ def fused_scores(
     return [r + fusion_weight * s for r, s in zip(retrieval_scores, llm_scores, strict=True)]
 
 
+RankCase = tuple[UserProfile, Sequence[Item], str | None]
+
+
 class Ranker:
-    def __init__(self, backend: LLMBackend, fusion_weight: float | None = None) -> None:
+    """Label-logit ranking; with ``batch`` > 1, calls from concurrent threads (API requests) are gathered into
+    one ``score_batch`` by a :class:`BatchScheduler` (up to ``batch`` cases, waiting at most ``batch_wait_ms``)."""
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        fusion_weight: float | None = None,
+        batch: int = 1,
+        batch_wait_ms: float = 2.0,
+    ) -> None:
         self.backend = backend
         self.fusion_weight = fusion_weight
+        self.scheduler: BatchScheduler[RankCase, list[float]] | None = (
+            BatchScheduler(self.score_batch, batch, batch_wait_ms) if batch > 1 else None
+        )
 
     def score(
         self, profile: UserProfile, candidates: Sequence[Item], request: str | None = None
     ) -> list[float]:
         """One log-probability per candidate, in the candidates' order."""
-        return self.score_batch([(profile, candidates, request)])[0]
+        case: RankCase = (profile, candidates, request)
+        return self.scheduler.submit(case) if self.scheduler is not None else self.score_batch([case])[0]
 
-    def score_batch(
-        self, cases: Sequence[tuple[UserProfile, Sequence[Item], str | None]]
-    ) -> list[list[float]]:
+    def score_batch(self, cases: Sequence[RankCase]) -> list[list[float]]:
         """Several users at once; cases with equal candidate counts share one padded forward pass."""
         results: list[list[float]] = [[] for _ in cases]
         by_size: dict[int, list[int]] = {}

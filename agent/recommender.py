@@ -20,6 +20,7 @@ from recagent.retrieval import (
     TieBreak,
 )
 
+from .batching import default_batch
 from .diversity import mmr_order
 from .errors import UnknownItemError, UnknownUserError
 from .justifier import Justifier, gather_evidence
@@ -52,6 +53,7 @@ class Recommender:
         sequence: SequentialModel | None = None,
         ties: TieBreak = DEFAULT_TIES,
         rank_fusion: float | None = None,
+        rank_batch: int = 0,
     ) -> None:
         self.index = index
         # The behaviour part of the query: SASRec's state after the user's event sequence (None: text only).
@@ -73,7 +75,10 @@ class Recommender:
         self.builder = ProfileBuilder(index, text_extractor=text_extractor, redactor=self.redactor, ties=ties)
         self.queries = QueryBuilder(index, encoder, self.redactor, sequence)
         # rank_fusion: order by retrieval score + rank_fusion·LLM log-prob (None: the LLM's order alone).
-        self.ranker = Ranker(backend, rank_fusion) if backend is not None else None
+        # rank_batch > 1: concurrent requests (API threads) share one forward pass; 0: by device (agent/batching.py).
+        self.ranker = (
+            Ranker(backend, rank_fusion, batch=rank_batch or default_batch(backend)) if backend is not None else None
+        )
         self.justifier = Justifier(backend, index)
         self._histories: dict[str, list[Interaction]] = {u: list(evs) for u, evs in (histories or {}).items()}
         self._profiles: dict[str, UserProfile] = {}

@@ -103,6 +103,14 @@ class Settings(BaseSettings):
         description="Order ranked candidates by retrieval score + this × the LLM's log-probability; unset (none) = "
         "the LLM's order alone, 0 = the retriever's order (the value chosen on validation, docs/evaluation.md).",
     )
+    rank_batch: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Cross-request batching: up to this many concurrent requests share one ranking forward pass "
+        "(1 = each ranks alone; 0 = 8 for an embedded model on a GPU, 1 on a CPU, where a padded pass of 8 "
+        "measured slower than 8 prefix-cached ones). Only matters when the LLM's scores are used (rank_fusion not 0).",
+    )
     profile_store: Path | None = Field(
         default=None, description="SQLite file for profiles, events and redacted texts (default: cache dir)."
     )

@@ -92,6 +92,9 @@ class SequentialIndex(ItemIndex):
         collab_vectors: np.ndarray | None = None,
         collab_weight: float = 0.0,
         prebuilt: Any = None,
+        nlist: int = 0,
+        nprobe: int = 32,
+        refine_factor: int = 8,
     ) -> None:
         self.text_weight = float(text_weight)
         self.collab_weight = float(collab_weight)
@@ -101,7 +104,18 @@ class SequentialIndex(ItemIndex):
         fused = fuse_sequential(
             self.text_vectors, self.item_vectors, self.text_weight, self.collab_vectors, self.collab_weight
         )
-        super().__init__(catalog, fused, encoder, kind, hnsw_m, ef_search, prebuilt=prebuilt)
+        super().__init__(
+            catalog,
+            fused,
+            encoder,
+            kind,
+            hnsw_m,
+            ef_search,
+            prebuilt=prebuilt,
+            nlist=nlist,
+            nprobe=nprobe,
+            refine_factor=refine_factor,
+        )
 
     @property
     def text_dim(self) -> int:
@@ -183,6 +197,9 @@ class SequentialIndex(ItemIndex):
             collab_vectors=collab,
             collab_weight=float(config.get("collab_weight", 0.0)),
             prebuilt=base.faiss_index,  # read from disk (or built) once by ItemIndex.load
+            nlist=base.meta.nlist,
+            nprobe=base.meta.nprobe,
+            refine_factor=base.meta.refine_factor,
         )
 
 

@@ -16,26 +16,47 @@ from pydantic import BaseModel
 from .errors import IndexFileError
 from .items import Catalog, Item, ItemFilter
 
-IndexKind = Literal["flat", "hnsw", "auto"]
+ConcreteKind = Literal["flat", "hnsw", "ivf", "ivfpq"]
+IndexKind = Literal["flat", "hnsw", "ivf", "ivfpq", "auto"]
 INDEX_FORMAT_VERSION = 1
 FAISS_FILE = "faiss.index"
 
 # The parameter rule (measured by benchmarks/bench_index.py on MiniLM vectors, see the README): exact search
 # stays under ~1 ms per query up to this many items on one core, and is always right, so it wins below it.
 EXACT_MAX_ITEMS = 20_000
+# Past these sizes the graph stops paying (docs/benchmarks.md): at 1M an IVF-Flat with nprobe 32 reached recall@10
+# 0.978 at ~1.3 ms while HNSW took far longer to build; past ~5M items memory binds and IVF-PQ (48 bytes per
+# vector, exact re-rank of a shortlist from the full vectors) takes over.
+IVF_MIN_ITEMS = 500_000
+IVFPQ_MIN_ITEMS = 5_000_000
 
 
 class IndexChoice(BaseModel):
     """Concrete FAISS parameters for a catalogue of a given size."""
 
-    kind: Literal["flat", "hnsw"]
+    kind: ConcreteKind
     hnsw_m: int = 32
     ef_search: int = 64
     ef_construction: int = 80
+    nlist: int = 0  # IVF cells (0: 4·√n when built)
+    nprobe: int = 32
+    refine_factor: int = 8  # IVF-PQ: exact re-rank of refine_factor·k shortlisted items
+
+
+def ivf_cells(count: int) -> int:
+    """nlist ≈ 4·√n, at least 1 and at most n/39 (FAISS wants ~39 training points per cell)."""
+    return max(1, min(int(4 * math.sqrt(max(count, 1))), max(1, count // 39)))
+
+
+def pq_subquantizers(dim: int) -> int:
+    """Bytes per vector for IVF-PQ: 48 at MiniLM's 384 dimensions (8 dims each), a divisor of ``dim``."""
+    target = max(1, dim // 8)
+    return max(m for m in range(1, target + 1) if dim % m == 0)
 
 
 def choose_index(count: int) -> IndexChoice:
-    """Exact below ``EXACT_MAX_ITEMS`` items; HNSW32 above, with efSearch growing with the catalogue.
+    """Exact below ``EXACT_MAX_ITEMS`` items; HNSW32 above, with efSearch growing with the catalogue; IVF-Flat
+    from ``IVF_MIN_ITEMS`` and IVF-PQ with an exact re-rank from ``IVFPQ_MIN_ITEMS`` (nlist 4·√n, nprobe 32).
 
     HNSW's recall at a fixed efSearch drops as the graph grows, so efSearch doubles per decade of items
     past 100k (256 up to 100k, 512 at 1M, 1024 from 10M) to hold recall@10 >= 0.95: on perturbed MovieLens
@@ -46,6 +67,9 @@ def choose_index(count: int) -> IndexChoice:
         raise ValueError(f"item count must be non-negative, got {count}")
     if count < EXACT_MAX_ITEMS:
         return IndexChoice(kind="flat")
+    if count >= IVF_MIN_ITEMS:
+        kind: ConcreteKind = "ivfpq" if count >= IVFPQ_MIN_ITEMS else "ivf"
+        return IndexChoice(kind=kind, nlist=ivf_cells(count), nprobe=32)
     decades = max(0, math.ceil(math.log10(max(count, 1) / 100_000 - 1e-9)))
     return IndexChoice(kind="hnsw", hnsw_m=32, ef_search=min(1024, 256 * 2**decades), ef_construction=80)
 
@@ -56,18 +80,22 @@ class IndexMeta(BaseModel):
     format_version: int = INDEX_FORMAT_VERSION
     encoder: str
     dim: int
-    kind: Literal["flat", "hnsw"]
+    kind: ConcreteKind
     count: int
     catalog: str
     hnsw_m: int = 32
     ef_search: int = 64
+    nlist: int = 0
+    nprobe: int = 32
+    refine_factor: int = 8
 
 
 class ItemIndex:
     """Inner-product search over unit item vectors (cosine similarity).
 
-    ``flat`` is exact and the default; ``hnsw`` trades a little recall for speed on large catalogues;
-    ``auto`` picks one and its parameters from the catalogue size (:func:`choose_index`).
+    ``flat`` is exact and the default; ``hnsw`` trades a little recall for speed on large catalogues; ``ivf``
+    (IVF-Flat) and ``ivfpq`` (IVF-PQ whose shortlist is re-ranked exactly, ``IndexRefineFlat``) are for millions
+    of items; ``auto`` picks one and its parameters from the catalogue size (:func:`choose_index`).
     """
 
     def __init__(
@@ -79,6 +107,9 @@ class ItemIndex:
         hnsw_m: int = 32,
         ef_search: int = 64,
         prebuilt: faiss.Index | None = None,
+        nlist: int = 0,
+        nprobe: int = 32,
+        refine_factor: int = 8,
     ) -> None:
         if vectors.ndim != 2 or vectors.shape[0] != len(catalog):
             raise ValueError(f"expected {len(catalog)} vectors, got array of shape {vectors.shape}")
@@ -93,6 +124,9 @@ class ItemIndex:
                 choice.ef_search,
                 choice.ef_construction,
             )
+            nlist, nprobe, refine_factor = choice.nlist, choice.nprobe, choice.refine_factor
+        if kind in ("ivf", "ivfpq"):
+            nlist = nlist or ivf_cells(len(catalog))
         self._ef_construction = ef_construction
         self._items = list(catalog)
         self.meta = IndexMeta(
@@ -103,12 +137,16 @@ class ItemIndex:
             catalog=catalog.name,
             hnsw_m=hnsw_m,
             ef_search=ef_search,
+            nlist=nlist,
+            nprobe=nprobe,
+            refine_factor=refine_factor,
         )
         self._index: faiss.Index = (
             prebuilt
             if prebuilt is not None and prebuilt.ntotal == len(catalog) and prebuilt.d == self.meta.dim
             else self._build()
         )
+        self._set_search_parameters(self._index)
         self._years = np.array([np.nan if it.year is None else it.year for it in catalog], dtype=np.float64)
         self._genre_names = catalog.genres()
         genre_pos = {g.lower(): j for j, g in enumerate(self._genre_names)}
@@ -124,11 +162,40 @@ class ItemIndex:
         if self.meta.kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, self.meta.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = self._ef_construction
-            index.hnsw.efSearch = self.meta.ef_search
+        elif self.meta.kind in ("ivf", "ivfpq"):
+            index = self._build_ivf()
         else:
             index = faiss.IndexFlatIP(dim)
         index.add(self.vectors)
         return index
+
+    def _build_ivf(self) -> faiss.Index:
+        dim, nlist = self.meta.dim, self.meta.nlist
+        quantizer = faiss.IndexFlatIP(dim)
+        base: faiss.Index
+        if self.meta.kind == "ivf":
+            base = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        else:
+            base = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_subquantizers(dim), 8, faiss.METRIC_INNER_PRODUCT)
+        # 64 points per cell train the coarse quantizer as well as all of them (FAISS's own rule of thumb),
+        # and PQ needs >= 256 per codebook; a seeded sample keeps builds reproducible.
+        sample = min(len(self.vectors), max(64 * nlist, 256 * 39))
+        rows = np.random.default_rng(0).choice(len(self.vectors), sample, replace=False)
+        base.train(self.vectors[np.sort(rows)])
+        if self.meta.kind == "ivf":
+            return base
+        # The exact re-rank reads the full vectors it keeps: PQ distances only choose the shortlist.
+        return faiss.IndexRefineFlat(base)  # the Python wrappers keep quantizer and base referenced
+
+    def _set_search_parameters(self, index: faiss.Index) -> None:
+        """Search-time parameters are not all kept by write_index: set them from meta on build and load."""
+        if isinstance(index, faiss.IndexHNSW):
+            index.hnsw.efSearch = self.meta.ef_search
+        elif isinstance(index, faiss.IndexRefine):
+            index.k_factor = float(self.meta.refine_factor)
+            faiss.extract_index_ivf(index.base_index).nprobe = self.meta.nprobe
+        elif isinstance(index, faiss.IndexIVF):
+            index.nprobe = self.meta.nprobe
 
     def __len__(self) -> int:
         return len(self.catalog)
@@ -226,15 +293,24 @@ class ItemIndex:
                     continue
                 keep_alive = np.packbits(allowed, bitorder="little")
                 selector = faiss_any.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep_alive))
-            params = (
-                faiss_any.SearchParametersHNSW(sel=selector, efSearch=max(self.meta.ef_search, k))
-                if self.meta.kind == "hnsw"
-                else faiss_any.SearchParameters(sel=selector)
-            )
+            params = self._filtered_parameters(selector, k)
             scores, rows = self._index.search(query.reshape(1, -1), k, params=params)
             del keep_alive
             results.append(self._hits(scores[0], rows[0]))
         return results
+
+    def _filtered_parameters(self, selector: Any, k: int) -> Any:
+        faiss_any: Any = faiss
+        kind = self.meta.kind
+        if kind == "hnsw":
+            return faiss_any.SearchParametersHNSW(sel=selector, efSearch=max(self.meta.ef_search, k))
+        if kind == "ivf":
+            return faiss_any.SearchParametersIVF(sel=selector, nprobe=self.meta.nprobe)
+        if kind == "ivfpq":
+            # The selector filters the IVF-PQ shortlist; the re-rank only reorders what passed it.
+            base = faiss_any.SearchParametersIVF(sel=selector, nprobe=self.meta.nprobe)
+            return faiss_any.IndexRefineSearchParameters(k_factor=float(self.meta.refine_factor), base_index_params=base)
+        return faiss_any.SearchParameters(sel=selector)
 
     def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[tuple[Item, float]]:
         items = self._items
@@ -295,8 +371,6 @@ class ItemIndex:
                 prebuilt = faiss.read_index(str(folder / FAISS_FILE))
             except RuntimeError as exc:
                 raise IndexFileError(f"{folder}: {FAISS_FILE} is corrupt ({exc}); rebuild the index") from None
-            if isinstance(prebuilt, faiss.IndexHNSW):
-                prebuilt.hnsw.efSearch = meta.ef_search
         return cls(
             Catalog(items, name=meta.catalog),
             vectors,
@@ -305,6 +379,9 @@ class ItemIndex:
             meta.hnsw_m,
             meta.ef_search,
             prebuilt=prebuilt,
+            nlist=meta.nlist,
+            nprobe=meta.nprobe,
+            refine_factor=meta.refine_factor,
         )
 
     @property

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from recagent.retrieval import EXACT_MAX_ITEMS, Catalog, Item, ItemFilter, ItemIndex, choose_index
+from recagent.retrieval.index import IVF_MIN_ITEMS, IVFPQ_MIN_ITEMS, ivf_cells, pq_subquantizers
 
 
 def test_rule_is_exact_for_small_catalogues_and_hnsw_with_growing_ef_for_large() -> None:
@@ -15,11 +16,21 @@ def test_rule_is_exact_for_small_catalogues_and_hnsw_with_growing_ef_for_large()
     assert choose_index(EXACT_MAX_ITEMS - 1).kind == "flat"
     at_threshold = choose_index(EXACT_MAX_ITEMS)
     assert at_threshold.kind == "hnsw" and at_threshold.hnsw_m == 32
-    efs = [choose_index(n).ef_search for n in (EXACT_MAX_ITEMS, 100_000, 100_001, 1_000_000, 10_000_000)]
-    assert efs == [256, 256, 512, 512, 1024]
-    assert choose_index(10**12).ef_search == 1024
+    efs = [choose_index(n).ef_search for n in (EXACT_MAX_ITEMS, 100_000, 100_001, IVF_MIN_ITEMS - 1)]
+    assert efs == [256, 256, 512, 512]
     with pytest.raises(ValueError):
         choose_index(-1)
+
+
+def test_rule_moves_to_ivf_then_ivfpq_for_millions() -> None:
+    assert choose_index(IVF_MIN_ITEMS - 1).kind == "hnsw"
+    ivf = choose_index(1_000_000)
+    assert (ivf.kind, ivf.nlist, ivf.nprobe) == ("ivf", 4000, 32)  # nlist 4·√n
+    pq = choose_index(IVFPQ_MIN_ITEMS)
+    assert pq.kind == "ivfpq" and pq.nlist == ivf_cells(IVFPQ_MIN_ITEMS) and pq.refine_factor >= 4
+    assert choose_index(10**12).kind == "ivfpq"
+    assert ivf_cells(100) == 2 and ivf_cells(0) == 1  # never more cells than FAISS can train
+    assert pq_subquantizers(384) == 48 and 96 % pq_subquantizers(96) == 0
 
 
 def _synthetic(n: int, dim: int = 32, seed: int = 0) -> tuple[Catalog, np.ndarray]:
@@ -55,7 +66,7 @@ def test_auto_resolves_to_concrete_kind_and_saves_it(tmp_path: Path) -> None:
     assert recall >= 0.95
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf", "ivfpq"])
 def test_exclusion_and_filter_selectors_match_brute_force(kind: str) -> None:
     catalog, vectors = _synthetic(3000, seed=2)
     index = ItemIndex(catalog, vectors, "test", kind=kind)  # type: ignore[arg-type]
@@ -77,3 +88,30 @@ def test_exclusion_and_filter_selectors_match_brute_force(kind: str) -> None:
     assert len(filtered) == 10
     assert all(i.id not in exclude and i.genres == ("Comedy",) and (i.year or 0) >= 1980 for i, _ in filtered)
     assert len({i.id for i, _ in filtered} & set(allowed)) >= (10 if kind == "flat" else 8)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivfpq"])
+def test_ivf_kinds_are_saved_as_built_and_agree_with_exact(tmp_path: Path, kind: str) -> None:
+    import faiss
+
+    catalog, vectors = _synthetic(6000, dim=64, seed=3)
+    index = ItemIndex(catalog, vectors, "test", kind=kind, nprobe=8)  # type: ignore[arg-type]
+    assert index.meta.nlist == ivf_cells(6000)
+    exact = ItemIndex(catalog, vectors, "test", kind="flat")
+    queries = vectors[:100] + 0.05
+    truth = exact.search_batch(queries, 10)
+    found = index.search_batch(queries, 10)
+    recall = np.mean(
+        [len({i.id for i, _ in f} & {i.id for i, _ in t}) / 10 for f, t in zip(found, truth, strict=True)]
+    )
+    assert recall >= 0.9, recall
+    if kind == "ivfpq":
+        # The re-rank scores with the full vectors: the scores returned are the exact inner products.
+        item, score = found[0][0]
+        assert abs(score - float(vectors[catalog.position(item.id)] @ queries[0])) < 1e-4
+    loaded = ItemIndex.load(index.save(tmp_path / kind))
+    assert (tmp_path / kind / "faiss.index").exists() and loaded.meta == index.meta
+    assert faiss.serialize_index(loaded.faiss_index).tobytes() == faiss.serialize_index(index.faiss_index).tobytes()
+    assert [[i.id for i, _ in h] for h in loaded.search_batch(queries, 10)] == [
+        [i.id for i, _ in h] for h in found
+    ]
