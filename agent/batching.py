@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
-# Measured (benchmarks/results/api-llm*.md): on a CPU a 600-token ranking prefill is compute-bound, so eight
-# prompts in one padded pass took longer than eight passes that each reuse the cached system-prompt prefix
-# (two repeats on the shared 2-core machine: 63.7 and 45.6 s batched vs 43.4 and 46.5 s alone); on a GPU one pass of eight costs about one of one.
+# Measured on the shared 2-core machine (8 ml-100k ranking prompts of ~620 tokens, SmolLM2, two repeats): one
+# padded pass of all eight took 63.7 and 45.6 s, eight passes that each reuse the cached system-prompt prefix
+# 43.4 and 46.5 s. A CPU prefill is compute-bound, so batching buys nothing there; on a GPU a pass of eight
+# costs about one of one.
 GPU_BATCH = 8
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from recagent.retrieval import Item
 
-from .batching import BatchScheduler
+from .batching import BatchScheduler, default_batch
 from .llm import LLMBackend
 from .profiles.profile import UserProfile
 from .prompts import LABELS, ranking_conversation
@@ -34,7 +34,8 @@ RankCase = tuple[UserProfile, Sequence[Item], str | None]
 
 class Ranker:
     """Label-logit ranking; with ``batch`` > 1, calls from concurrent threads (API requests) are gathered into
-    one ``score_batch`` by a :class:`BatchScheduler` (up to ``batch`` cases, waiting at most ``batch_wait_ms``)."""
+    one ``score_batch`` by a :class:`BatchScheduler` (up to ``batch`` cases, waiting at most ``batch_wait_ms``);
+    ``batch`` 0 chooses by the backend's device (:func:`default_batch`)."""
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class Ranker:
     ) -> None:
         self.backend = backend
         self.fusion_weight = fusion_weight
+        batch = batch or default_batch(backend)
         self.scheduler: BatchScheduler[RankCase, list[float]] | None = (
             BatchScheduler(self.score_batch, batch, batch_wait_ms) if batch > 1 else None
         )

@@ -20,7 +20,6 @@ from recagent.retrieval import (
     TieBreak,
 )
 
-from .batching import default_batch
 from .diversity import mmr_order
 from .errors import UnknownItemError, UnknownUserError
 from .justifier import Justifier, gather_evidence
@@ -76,9 +75,7 @@ class Recommender:
         self.queries = QueryBuilder(index, encoder, self.redactor, sequence)
         # rank_fusion: order by retrieval score + rank_fusion·LLM log-prob (None: the LLM's order alone).
         # rank_batch > 1: concurrent requests (API threads) share one forward pass; 0: by device (agent/batching.py).
-        self.ranker = (
-            Ranker(backend, rank_fusion, batch=rank_batch or default_batch(backend)) if backend is not None else None
-        )
+        self.ranker = Ranker(backend, rank_fusion, batch=rank_batch) if backend is not None else None
         self.justifier = Justifier(backend, index)
         self._histories: dict[str, list[Interaction]] = {u: list(evs) for u, evs in (histories or {}).items()}
         self._profiles: dict[str, UserProfile] = {}

@@ -69,7 +69,7 @@ def choose_index(count: int) -> IndexChoice:
         return IndexChoice(kind="flat")
     if count >= IVF_MIN_ITEMS:
         kind: ConcreteKind = "ivfpq" if count >= IVFPQ_MIN_ITEMS else "ivf"
-        return IndexChoice(kind=kind, nlist=ivf_cells(count), nprobe=32)
+        return IndexChoice(kind=kind, nlist=ivf_cells(count))
     decades = max(0, math.ceil(math.log10(max(count, 1) / 100_000 - 1e-9)))
     return IndexChoice(kind="hnsw", hnsw_m=32, ef_search=min(1024, 256 * 2**decades), ef_construction=80)
 
@@ -176,7 +176,9 @@ class ItemIndex:
         if self.meta.kind == "ivf":
             base = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         else:
-            base = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_subquantizers(dim), 8, faiss.METRIC_INNER_PRODUCT)
+            base = faiss.IndexIVFPQ(
+                quantizer, dim, nlist, pq_subquantizers(dim), 8, faiss.METRIC_INNER_PRODUCT
+            )
         # 64 points per cell train the coarse quantizer as well as all of them (FAISS's own rule of thumb),
         # and PQ needs >= 256 per codebook; a seeded sample keeps builds reproducible.
         sample = min(len(self.vectors), max(64 * nlist, 256 * 39))
@@ -309,7 +311,9 @@ class ItemIndex:
         if kind == "ivfpq":
             # The selector filters the IVF-PQ shortlist; the re-rank only reorders what passed it.
             base = faiss_any.SearchParametersIVF(sel=selector, nprobe=self.meta.nprobe)
-            return faiss_any.IndexRefineSearchParameters(k_factor=float(self.meta.refine_factor), base_index_params=base)
+            return faiss_any.IndexRefineSearchParameters(
+                k_factor=float(self.meta.refine_factor), base_index_params=base
+            )
         return faiss_any.SearchParameters(sel=selector)
 
     def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[tuple[Item, float]]:
@@ -370,7 +374,9 @@ class ItemIndex:
             try:
                 prebuilt = faiss.read_index(str(folder / FAISS_FILE))
             except RuntimeError as exc:
-                raise IndexFileError(f"{folder}: {FAISS_FILE} is corrupt ({exc}); rebuild the index") from None
+                raise IndexFileError(
+                    f"{folder}: {FAISS_FILE} is corrupt ({exc}); rebuild the index"
+                ) from None
         return cls(
             Catalog(items, name=meta.catalog),
             vectors,

@@ -45,6 +45,15 @@ def _synthetic(n: int, dim: int = 32, seed: int = 0) -> tuple[Catalog, np.ndarra
     return Catalog(items, name=f"synthetic-{n}"), vectors.astype(np.float32)
 
 
+def _recall_at_10(index: ItemIndex, exact: ItemIndex, queries: np.ndarray) -> float:
+    found, truth = index.search_batch(queries, 10), exact.search_batch(queries, 10)
+    return float(
+        np.mean(
+            [len({i.id for i, _ in f} & {i.id for i, _ in t}) / 10 for f, t in zip(found, truth, strict=True)]
+        )
+    )
+
+
 def test_auto_resolves_to_concrete_kind_and_saves_it(tmp_path: Path) -> None:
     small_catalog, small_vectors = _synthetic(500)
     small = ItemIndex(small_catalog, small_vectors, "test", kind="auto")
@@ -56,14 +65,7 @@ def test_auto_resolves_to_concrete_kind_and_saves_it(tmp_path: Path) -> None:
     loaded = ItemIndex.load(index.save(tmp_path / "idx"))
     assert loaded.meta.kind == "hnsw" and loaded.meta.ef_search == 256
 
-    exact = ItemIndex(catalog, vectors, "test", kind="flat")
-    queries = vectors[:50] + 0.05
-    found = index.search_batch(queries, 10)
-    truth = exact.search_batch(queries, 10)
-    recall = np.mean(
-        [len({i.id for i, _ in f} & {i.id for i, _ in t}) / 10 for f, t in zip(found, truth, strict=True)]
-    )
-    assert recall >= 0.95
+    assert _recall_at_10(index, ItemIndex(catalog, vectors, "test", kind="flat"), vectors[:50] + 0.05) >= 0.95
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf", "ivfpq"])
@@ -97,21 +99,20 @@ def test_ivf_kinds_are_saved_as_built_and_agree_with_exact(tmp_path: Path, kind:
     catalog, vectors = _synthetic(6000, dim=64, seed=3)
     index = ItemIndex(catalog, vectors, "test", kind=kind, nprobe=8)  # type: ignore[arg-type]
     assert index.meta.nlist == ivf_cells(6000)
-    exact = ItemIndex(catalog, vectors, "test", kind="flat")
     queries = vectors[:100] + 0.05
-    truth = exact.search_batch(queries, 10)
-    found = index.search_batch(queries, 10)
-    recall = np.mean(
-        [len({i.id for i, _ in f} & {i.id for i, _ in t}) / 10 for f, t in zip(found, truth, strict=True)]
-    )
+    recall = _recall_at_10(index, ItemIndex(catalog, vectors, "test", kind="flat"), queries)
     assert recall >= 0.9, recall
+    found = index.search_batch(queries, 10)
     if kind == "ivfpq":
         # The re-rank scores with the full vectors: the scores returned are the exact inner products.
         item, score = found[0][0]
         assert abs(score - float(vectors[catalog.position(item.id)] @ queries[0])) < 1e-4
     loaded = ItemIndex.load(index.save(tmp_path / kind))
     assert (tmp_path / kind / "faiss.index").exists() and loaded.meta == index.meta
-    assert faiss.serialize_index(loaded.faiss_index).tobytes() == faiss.serialize_index(index.faiss_index).tobytes()
+    assert (
+        faiss.serialize_index(loaded.faiss_index).tobytes()
+        == faiss.serialize_index(index.faiss_index).tobytes()
+    )
     assert [[i.id for i, _ in h] for h in loaded.search_batch(queries, 10)] == [
         [i.id for i, _ in h] for h in found
     ]
