@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recagent.retrieval import Catalog, Item, ItemIndex
+from recagent.retrieval import Catalog, Item, ItemIndex, natural_title
 
 from .llm import LLMBackend, LLMError
 from .profiles.profile import Evidence, UserProfile
@@ -20,7 +20,8 @@ MIN_CHARS = 12
 
 _URL = re.compile(r"https?://|www\.|<\|", re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“”']([^\"“”']{3,80})[\"“”']")
-_TITLE_WITH_YEAR = re.compile(r"([A-Z][^.!?;:\"]{1,80}?)\s*\((1[89]\d\d|20\d\d)\)")
+# Colons stay inside the span ("The Godfather: Part II (1974)"); the longest-suffix lookup drops any lead-in.
+_TITLE_WITH_YEAR = re.compile(r"([A-Z][^.!?;\"]{1,80}?)\s*\((1[89]\d\d|20\d\d)\)")
 
 
 def gather_evidence(
@@ -38,7 +39,7 @@ def gather_evidence(
                 Evidence(
                     source="rating",
                     item_id=rated.item_id,
-                    text=f"you rated {rated.title}{rating}",
+                    text=f"you rated {natural_title(rated.title)}{rating}",
                     weight=round(float(sims[pos]), 4),
                 )
             )
@@ -54,7 +55,7 @@ def template_sentence(item: Item, evidence: Sequence[Evidence]) -> str:
     reasons = [e.text for e in evidence]
     if not reasons:
         genres = ", ".join(item.genres[:2])
-        return f"{item.display_title} is a well-matched pick" + (
+        return f"{item.natural_title} is a well-matched pick" + (
             f" among {genres} titles." if genres else "."
         )
     joined = reasons[0] if len(reasons) == 1 else ", ".join(reasons[:-1]) + " and " + reasons[-1]
@@ -69,7 +70,7 @@ def validate_sentence(
     text = clean(text, 2000)
     # Keep the first sentence; small models ramble.
     match = re.match(r"(.+?[.!?])(\s|$)", text)
-    sentence = (match.group(1) if match else text).strip()
+    sentence = match.group(1).strip() if match else _end_cut_off(text.strip())
     if len(sentence) < MIN_CHARS:
         return None, "too short"
     if len(sentence) > MAX_CHARS:
@@ -88,6 +89,17 @@ def validate_sentence(
         if named.id not in allowed_ids:
             return None, f"names another item ({named.display_title})"
     return sentence, None
+
+
+def _end_cut_off(text: str) -> str:
+    """A sentence the token limit cut off ("... and Batman (198"): end it at the last whole word outside any
+    open bracket, with an ellipsis, so no half title is shown or checked."""
+    for opener, closer in (("(", ")"), ("[", "]"), ('"', None)):
+        if (text.count(opener) % 2 if closer is None else text.count(opener) - text.count(closer)) > 0:
+            text = text[: text.rfind(opener)]
+    if " " in text.strip():
+        text = text.rstrip().rsplit(" ", 1)[0]
+    return text.rstrip(" ,;:-–") + "…"
 
 
 def _longest_title_suffix(words: str, year: str, catalog: Catalog) -> Item | None:

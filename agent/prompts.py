@@ -7,7 +7,7 @@ import string
 import unicodedata
 from collections.abc import Sequence
 
-from recagent.retrieval import Item
+from recagent.retrieval import Item, natural_title
 
 from .llm import Conversation
 from .profiles.profile import UserProfile
@@ -46,9 +46,11 @@ def clean(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def describe_item(item: Item) -> str:
+def describe_item(item: Item, natural: bool = False) -> str:
+    """Title and genres; ``natural`` writes "The Lion King" for "Lion King, The" (the ranking prompt keeps the
+    catalogue's form, which the LoRA adapters were trained on)."""
     genres = f" [{', '.join(item.genres)}]" if item.genres else ""
-    return clean(item.display_title, 120) + genres
+    return clean(item.natural_title if natural else item.display_title, 120) + genres
 
 
 def describe_profile(profile: UserProfile, request: str | None, max_items: int = 10) -> str:
@@ -84,15 +86,26 @@ def ranking_conversation(
     return [{"role": "system", "content": RANK_SYSTEM}, {"role": "user", "content": user}]
 
 
+_YEAR = re.compile(r"\s*\((1[89]\d\d|20\d\d)\)")
+
+
+def _drop_years(text: str) -> str:
+    return _YEAR.sub("", text)
+
+
 def justification_conversation(
     item: Item, reasons: Sequence[str], request: str | None, strict: bool = False
 ) -> Conversation:
-    """The one-sentence justification prompt; ``strict`` is the retry after a rejected sentence."""
-    facts = "\n".join(f"- {clean(r, 160)}" for r in reasons) or "- none"
+    """The one-sentence justification prompt; ``strict`` is the retry after a rejected sentence.
+
+    The retry also leaves every year out of the prompt: a rejected sentence nearly always garbled a
+    "Title (year)" it copied, and a rule alone did not stop SmolLM2 (it wrote the same sentence again)."""
+    facts = "\n".join(f"- {clean(_drop_years(r) if strict else r, 160)}" for r in reasons) or "- none"
     wish = f'\nThe user asked for: "{clean(request, 200)}"' if request else ""
     rule = ' Call it "it" and mention no title and no year.' if strict else ""
+    described = describe_item(item, natural=True)
     user = (
-        f"Item: {describe_item(item)}\nWhat we know about the user:\n{facts}{wish}\n\n"
-        f"In one sentence, why would this user enjoy {clean(item.title, 120)}?{rule}"
+        f"Item: {_drop_years(described) if strict else described}\nWhat we know about the user:\n{facts}{wish}\n\n"
+        f"In one sentence, why would this user enjoy {clean(natural_title(item.title), 120)}?{rule}"
     )
     return [{"role": "system", "content": JUSTIFY_SYSTEM}, {"role": "user", "content": user}]

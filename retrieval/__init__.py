@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows, unit_vector
     from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
     from .index import EXACT_MAX_ITEMS, IndexChoice, IndexMeta, ItemIndex, choose_index
-    from .items import Catalog, Item, ItemFilter, load_catalog, normalise_title
+    from .items import Catalog, Item, ItemFilter, load_catalog, natural_title, normalise_title
     from .reviews import Review, clothing_reviews_path, load_clothing_reviews
     from .sequential import (
         SequentialConfig,
@@ -96,6 +96,7 @@ _LAZY = {
     "load_dataset": "datasets",
     "load_events": "events",
     "load_index": "fused",
+    "natural_title": "items",
     "normalise_title": "items",
     "recency_query": "fused",
     "tie_key": "events",
@@ -154,6 +155,7 @@ __all__ = [
     "load_dataset",
     "load_events",
     "load_index",
+    "natural_title",
     "normalise_title",
     "recency_query",
     "tie_key",

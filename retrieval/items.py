@@ -49,6 +49,11 @@ class Item(BaseModel):
             return f"{self.title} ({self.year})"
         return self.title
 
+    @property
+    def natural_title(self) -> str:
+        """The display title as people write it: "The Lion King (1994)" for "Lion King, The (1994)"."""
+        return natural_title(self.display_title)
+
     def embedding_text(self) -> str:
         """The text the encoder sees: title, year, genres and description."""
         parts = [self.display_title]
@@ -154,17 +159,21 @@ class Catalog:
 
 # MovieLens files trailing articles ("Lion King, The (1994)"); people and models write "The Lion King (1994)".
 _TRAILING_ARTICLE = re.compile(
-    r"^(?P<rest>.+?), (?P<article>the|a|an|les|la|le|il|el|das|der|die|los|las)(?P<year> \(\d{4}\))?$"
+    r"^(?P<rest>.+?), (?P<article>the|a|an|les|la|le|il|el|das|der|die|los|las)(?P<year> \(\d{4}\))?$",
+    re.IGNORECASE,
 )
+
+
+def natural_title(title: str) -> str:
+    """A trailing article moved to the front, case kept: small models garble "Crucible, The (1996)" into
+    "The (1996)" when they copy it, and readers expect "The Crucible (1996)"."""
+    match = _TRAILING_ARTICLE.match(title)
+    return f"{match['article']} {match['rest']}{match['year'] or ''}" if match else title
 
 
 def normalise_title(title: str) -> str:
     """Lower case, single spaces, straight apostrophes, a trailing article moved to the front."""
-    text = " ".join(title.lower().replace("\u2019", "'").split())
-    match = _TRAILING_ARTICLE.match(text)
-    if match:
-        text = f"{match['article']} {match['rest']}{match['year'] or ''}"
-    return text
+    return natural_title(" ".join(title.lower().replace("\u2019", "'").split()))
 
 
 _CATALOG_ALIASES = {"item_id": "id", "name": "title", "description": "text", "genre": "genres"}

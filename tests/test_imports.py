@@ -59,6 +59,7 @@ EXPECTED: dict[str, list[str]] = {
         "load_dataset",
         "load_events",
         "load_index",
+        "natural_title",
         "normalise_title",
         "recency_query",
         "tie_key",

@@ -86,3 +86,27 @@ def test_a_rejected_sentence_is_retried_once_with_the_stricter_prompt(ml100k_ind
     assert len(backend.prompts) == 4 and sum("mention no title" in p for p in backend.prompts) == 2
     garbage = Justifier(_Garbage(), ml100k_index).justify(items, UserProfile(user_id="u"), None, [[], []])
     assert [j.source for j in garbage] == ["template", "template"]
+
+
+def test_the_justification_prompt_and_evidence_write_titles_as_people_do(ml100k_index: ItemIndex) -> None:
+    # SmolLM2 copied "Crucible, The (1996)" from the facts as "The (1996)", which names no item and was rejected
+    # (5 of 120 ML-1M validation users); the prompt now reads "The Crucible (1996)".
+    from recagent.agent.prompts import justification_conversation
+    from recagent.retrieval import natural_title
+
+    catalog = ml100k_index.catalog
+    [lion] = [it for it in catalog if it.title.startswith("Lion King, The")]
+    assert natural_title("Lion King, The (1994)") == "The Lion King (1994)"
+    assert natural_title("Toy Story (1995)") == "Toy Story (1995)"
+    prompt = justification_conversation(lion, [], None)[-1]["content"]
+    assert "The Lion King (1994)" in prompt and "Lion King, The" not in prompt
+    assert catalog.find_title(lion.natural_title) == lion
+
+
+def test_a_sentence_cut_off_by_the_token_limit_ends_at_a_whole_word(ml100k_index: ItemIndex) -> None:
+    catalog = ml100k_index.catalog
+    toy = catalog["1"]
+    ok, why = validate_sentence(
+        "You will enjoy it as much as you enjoyed the movie Batman (198", toy, [toy], catalog
+    )
+    assert why is None and ok == "You will enjoy it as much as you enjoyed the movie…"
