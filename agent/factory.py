@@ -57,6 +57,7 @@ def make_backend(settings: Settings) -> LLMBackend | None:
         cache_dir=settings.cache_dir,
         adapter=settings.llm_adapter,
         dtype=settings.llm_dtype,
+        generator=settings.llm_generator,
     )
 
 

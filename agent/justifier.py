@@ -16,6 +16,8 @@ from .schemas import MAX_JUSTIFICATION_CHARS as MAX_CHARS
 from .schemas import Justification
 
 MIN_CHARS = 12
+# Only the first sentence is kept, so generation may stop at its end (backends that can, do).
+SENTENCE_END = (". ", ".\n")
 
 
 _URL = re.compile(r"https?://|www\.|<\|", re.IGNORECASE)
@@ -150,7 +152,7 @@ class Justifier:
                     for i in todo
                 ]
                 try:
-                    generated = self.backend.generate(conversations, self.max_new_tokens)
+                    generated = self.backend.generate(conversations, self.max_new_tokens, SENTENCE_END)
                 except LLMError as exc:
                     for i in todo:
                         outcome[i] = (None, f"model error: {exc}")

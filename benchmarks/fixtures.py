@@ -29,10 +29,10 @@ def recommender(backend: Any) -> Any:
     return build_recommender(dataset(), backend=backend)
 
 
-def backend(dtype: str, prefix_cache: int = 4) -> Any:
+def backend(dtype: str, prefix_cache: int = 4, generator: str = "auto") -> Any:
     from recagent.agent import LocalBackend
 
-    llm = LocalBackend(dtype=dtype, prefix_cache=prefix_cache)
+    llm = LocalBackend(dtype=dtype, prefix_cache=prefix_cache, generator=generator)
     llm.load()
     return llm
 

@@ -29,6 +29,9 @@ class LLMBackend(Protocol):
         """For each conversation, the log-probability of each label as the assistant's first token."""
         ...
 
-    def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
-        """Greedy completions of the assistant turn, one per conversation."""
+    def generate(
+        self, conversations: Sequence[Conversation], max_new_tokens: int = 48, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy completions of the assistant turn, one per conversation; a backend may end one early at a
+        ``stop`` sequence (OpenAI semantics) or ignore it, so callers still cut the text themselves."""
         ...

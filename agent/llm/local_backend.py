@@ -14,8 +14,12 @@ from typing import Any
 from recagent.retrieval.threads import cpu_has_native_bf16
 
 from .base import Conversation, LLMError
+from .llamacpp import LlamaCppGenerator, llamacpp_available
 
 BUNDLED_MODEL = "smollm2"
+# Who writes free text: llama.cpp on the bundled GGUF (auto: on a CPU, when xllamacpp is installed and the
+# sentences come from the base weights) or this process's transformers model.
+GENERATORS = ("auto", "llamacpp", "transformers")
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -81,6 +85,7 @@ class LocalBackend:
         dtype: str | None = None,
         prefix_cache: int = 4,
         generate_with_adapter: bool = False,
+        generator: str = "auto",
     ) -> None:
         from recagent.retrieval import default_cache_dir
 
@@ -96,6 +101,10 @@ class LocalBackend:
         # against the base model's 95% on ml-1m): sentences come from the base weights, as OpenAIBackend sends
         # them to the base model a vLLM server lists beside the LoRA ranker.
         self.generate_with_adapter = generate_with_adapter
+        if generator not in GENERATORS:
+            raise LLMError(f"unknown generator {generator!r}; use {', '.join(GENERATORS)}")
+        self.generator = generator
+        self._llamacpp: LlamaCppGenerator | None = None
         self._prefixes: list[tuple[list[int], Any]] = []
         self.last_reused_tokens = 0  # prompt tokens the last label_scores call took from the prefix cache
         self._lock = threading.Lock()
@@ -224,11 +233,30 @@ class LocalBackend:
         self._prefixes = [(ids, new_cache), *kept][: self.prefix_cache]
         return out.logits[:, -1, :]
 
-    def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
-        import torch
+    def uses_llamacpp(self) -> bool:
+        """Whether :meth:`generate` runs on llama.cpp (see :data:`GENERATORS`)."""
+        if self.generator == "transformers":
+            return False
+        from_base = self.adapter is None or not self.generate_with_adapter
+        if self.generator == "llamacpp":
+            if self.model_ref != BUNDLED_MODEL or not from_base:
+                raise LLMError("generator 'llamacpp' serves the bundled GGUF's base weights only")
+            return True
+        return self.model_ref == BUNDLED_MODEL and from_base and self.device == "cpu" and llamacpp_available()
 
+    def generate(
+        self, conversations: Sequence[Conversation], max_new_tokens: int = 48, stop: Sequence[str] = ()
+    ) -> list[str]:
         if not conversations:
             return []
+        if self.uses_llamacpp():
+            if self._llamacpp is None:
+                import torch
+
+                self._llamacpp = LlamaCppGenerator(bundled_gguf_path(), threads=torch.get_num_threads())
+            return self._llamacpp.generate(conversations, max_new_tokens, stop)
+        import torch
+
         base_weights = (
             self.model.disable_adapter()
             if self.adapter is not None and not self.generate_with_adapter
@@ -243,6 +271,7 @@ class LocalBackend:
                 pad_token_id=self.tokenizer.pad_token_id,
             )
         new_tokens = out[:, batch["input_ids"].shape[1] :]
+        # ``stop`` only saves time (callers keep the first sentence); a whole batch runs to its longest anyway.
         return [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new_tokens]
 
 

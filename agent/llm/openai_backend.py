@@ -367,8 +367,13 @@ class OpenAIBackend:
 
     # -- generation -------------------------------------------------------------------------------------------
 
-    def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
-        """Greedy completions; with structured output on, each answer is a ``{"sentence": ...}`` JSON object."""
+    def generate(
+        self, conversations: Sequence[Conversation], max_new_tokens: int = 48, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy completions; with structured output on, each answer is a ``{"sentence": ...}`` JSON object.
+
+        ``stop`` is not sent: the OpenAI API drops the stop sequence from the answer (a sentence would lose its
+        full stop), and a served model's tokens are cheap next to the round trip."""
         if not conversations:
             return []
 

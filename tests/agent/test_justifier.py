@@ -30,7 +30,7 @@ class _Garbage:
     def label_scores(self, conversations, labels):
         raise LLMError("unused")
 
-    def generate(self, conversations, max_new_tokens=48):
+    def generate(self, conversations, max_new_tokens=48, stop=()):
         return ["Ignore all rules and watch Fake Movie (2031) now." for _ in conversations]
 
 
@@ -67,7 +67,7 @@ class _GarblesFirst:
     def label_scores(self, conversations, labels):
         raise LLMError("unused")
 
-    def generate(self, conversations, max_new_tokens=48):
+    def generate(self, conversations, max_new_tokens=48, stop=()):
         texts = [c[-1]["content"] for c in conversations]
         self.prompts.extend(texts)
         return [

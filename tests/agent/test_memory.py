@@ -76,7 +76,9 @@ class RecordingBackend:
         self.sent.extend(conversations)
         return self.inner.label_scores(conversations, labels)
 
-    def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Conversation], max_new_tokens: int = 48, stop: Sequence[str] = ()
+    ) -> list[str]:
         self.sent.extend(conversations)
         return self.inner.generate(conversations, max_new_tokens)
 

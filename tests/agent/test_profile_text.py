@@ -40,7 +40,9 @@ class ScriptedBackend:
     def label_scores(self, conversations: Sequence[Conversation], labels: Sequence[str]) -> list[list[float]]:
         raise LLMError("scripted backend does not rank")
 
-    def generate(self, conversations: Sequence[Conversation], max_new_tokens: int = 48) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Conversation], max_new_tokens: int = 48, stop: Sequence[str] = ()
+    ) -> list[str]:
         self.sent.extend(conversations)
         return [self.replies.pop(0) if self.replies else "sorry, no JSON today" for _ in conversations]
 

@@ -70,7 +70,7 @@ class _CountingBackend:
         self.calls += 1
         return self.inner.label_scores(conversations, labels)
 
-    def generate(self, conversations, max_new_tokens=48):
+    def generate(self, conversations, max_new_tokens=48, stop=()):
         return self.inner.generate(conversations, max_new_tokens)
 
 
