@@ -1,7 +1,10 @@
 """API benchmark: throughput and latency of a real `recagent serve` process under 1, 8 and 32 concurrent clients.
 
-Two server configurations (retrieval only, and SmolLM2 ranking of 20 candidates without justifications), each
-against the baseline of GET /health at the same concurrency, measured in the same run. Loopback only; every
+Server configurations, each against the baseline of GET /health at the same concurrency, in the same run:
+the served defaults (the retriever's order: ``rank_fusion`` 0, chosen on validation), and SmolLM2 ranking
+the 20 candidates (``RECAGENT_RANK_FUSION=none``) with each request alone (``RANK_BATCH=1``) and with
+cross-request batching (``RANK_BATCH=8``). Then, on the served defaults, streamed chat completions with
+justifications: time to the ranked list, to the first and to the last justification. Loopback only; every
 load loop is bounded in time and stops by itself.
 """
 
@@ -111,6 +114,64 @@ async def load(url: str, clients: int, seconds: float, recommend: bool) -> dict[
     }
 
 
+def stream_once(url: str, user: str, request: str) -> dict[str, float]:
+    """One streamed chat completion with justifications: ms to the ranked list, first and last justification."""
+    import json
+
+    import httpx
+
+    body = {
+        "model": "recagent",
+        "stream": True,
+        "user": user,
+        "messages": [{"role": "user", "content": request}],
+        "recagent": {"k": 5, "justify": True},
+    }
+    marks: dict[str, float] = {}
+    start = time.perf_counter()
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=300) as resp:
+        resp.raise_for_status()
+        for line in resp.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            event = (json.loads(line[6:]).get("recagent") or {}).get("event")
+            ms = (time.perf_counter() - start) * 1000
+            if event == "ranked":
+                marks["ranked"] = ms
+            elif event == "justification":
+                marks.setdefault("first", ms)
+                marks["last"] = ms
+    return marks
+
+
+def streamed_justifications(report: Report, requests: int) -> None:
+    from .fixtures import REQUESTS
+
+    proc, url = start_server(False)
+    try:
+        stream_once(url, "900", REQUESTS[0])  # warm-up: both models loaded
+        runs = [stream_once(url, USERS[i], REQUESTS[i % len(REQUESTS)]) for i in range(requests)]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    table = report.table(
+        f"Streamed chat completion with 5 justifications, served defaults, 1 client, {requests} requests",
+        ["mark", "p50 ms", "p95 ms", "after ranked list p50 ms"],
+    )
+    ranked = [r["ranked"] for r in runs]
+    for mark in ("ranked", "first", "last"):
+        values = [r[mark] for r in runs if mark in r]
+        after = [r[mark] - r["ranked"] for r in runs if mark in r]
+        table.add(mark, percentile(values, 50), percentile(values, 95), percentile(after, 50))
+    table.notes.append(
+        f"wall time from the request to each SSE event; {len(ranked)} requests, random users, the bench_turn "
+        "requests; the justifications are written by the served default writer"
+    )
+
+
 def main(argv: list[str] | None = None) -> Report:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 s per level, retrieval-only server")
@@ -136,10 +197,17 @@ def main(argv: list[str] | None = None) -> Report:
             "ratio vs health",
         ],
     )
-    configs = [("retrieval only", True)] + ([] if args.quick else [("SmolLM2 ranking", False)])
+    llm_ranked = {"RECAGENT_RANK_FUSION": "none"}
+    configs: list[tuple[str, bool, dict[str, str]]] = [("retrieval only (--no-llm)", True, {})]
+    if not args.quick:
+        configs += [
+            ("served defaults", False, {}),
+            ("LLM-ranked, unbatched", False, {**llm_ranked, "RECAGENT_RANK_BATCH": "1"}),
+            ("LLM-ranked, batched x8", False, {**llm_ranked, "RECAGENT_RANK_BATCH": "8"}),
+        ]
     labels, series = [], {"recommend req/s": [], "health req/s": []}
-    for name, no_llm in configs:
-        proc, url = start_server(no_llm)
+    for name, no_llm, env in configs:
+        proc, url = start_server(no_llm, env)
         try:
             asyncio.run(load(url, 1, min(2.0, seconds), True))  # warm-up: model, index and caches
             for clients in CONCURRENCY:
@@ -168,6 +236,8 @@ def main(argv: list[str] | None = None) -> Report:
     report.plot_bars(
         "throughput", labels, series, "requests per second", "recagent serve throughput", log=True
     )
+    if not args.quick:
+        streamed_justifications(report, 3 if seconds < 10 else 6)
     report.write()
     return report
 

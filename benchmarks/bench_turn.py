@@ -95,7 +95,7 @@ def justification_times(rec: Any, users: tuple[str, ...]) -> dict[str, dict[str,
         for request, profile, result in turns:
             start = time.process_time()
             if streamed:
-                picks = []
+                picks: list[Any] = []
                 for pick in rec.justify_each(profile, result, request.query):
                     if not picks:
                         times["first"].append((time.process_time() - start) * 1000)
