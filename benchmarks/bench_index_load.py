@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> Report:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k items instead of 1M")
     parser.add_argument("--items", type=int, help="catalogue size (default 1,000,000; --quick 100,000)")
+    parser.add_argument(
+        "--kinds", nargs="+", default=["ivfpq", "ivf"], help="ItemIndex kinds to build (default ivfpq ivf)"
+    )
     args = parser.parse_args(argv)
     from recagent.retrieval import Catalog, Encoder, Item, ItemIndex, configure_threads, load_bundled
 
@@ -43,49 +46,54 @@ def main(argv: list[str] | None = None) -> Report:
     del exact
     gc.collect()
 
-    built, build_ms = timed(lambda: ItemIndex(catalog, vectors, "synthetic", kind="auto"))
-    meta = built.meta
-    with tempfile.TemporaryDirectory(prefix="recagent-bench-") as tmp:
-        folder = Path(tmp) / "index"
-        _, save_ms = timed(lambda b=built: b.save(folder))
-        size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
-        del built
-        gc.collect()
-        loaded, load_ms = timed(lambda: ItemIndex.load(folder))
-    pos = iter(range(10**9))
-
-    def one(index: Any = loaded) -> None:
-        i = next(pos) % len(queries)
-        index.search(queries[i], K, exclude=seen[i])
-
-    stats = measure(one, repeat=200, warmup=5)
-    found = [[it.id for it, _ in loaded.search(q, K, exclude=s)] for q, s in zip(queries, seen, strict=True)]
-    params = (
-        f"{meta.kind}, nlist {meta.nlist}, nprobe {meta.nprobe}, refine x{meta.refine_factor}"
-        if meta.kind in ("ivf", "ivfpq")
-        else f"{meta.kind}, M={meta.hnsw_m}, efSearch={meta.ef_search}"
+    persist = report.table(
+        f"ItemIndex at {n:,} items (dim {vectors.shape[1]}): build vs save + load",
+        ["kind", "build s", "save s", "load s", "folder MB", "load speed-up vs build"],
     )
-
-    table = report.table(
-        f"ItemIndex at {n:,} items (dim {vectors.shape[1]}), kind auto = {meta.kind}",
-        ["step", "seconds", "speed-up vs build"],
-    )
-    table.add("build (train + add)", build_ms / 1000, 1.0)
-    table.add(f"save ({size_mb:,.0f} MB folder)", save_ms / 1000, ratio(build_ms, save_ms))
-    table.add("load (read_index, no rebuild)", load_ms / 1000, ratio(build_ms, load_ms))
     search = report.table(
-        f"ItemIndex.search at {n:,} items, 50 seen items excluded",
+        f"ItemIndex.search at {n:,} items after load, 50 seen items excluded",
         ["index", "params", "p50 ms", "p95 ms", "recall@10 vs exact", "p50 vs exact"],
     )
     search.add("exact (flat, baseline)", "flat", exact_stats.p50, exact_stats.p95, 1.0, 1.0)
-    search.add(
-        "auto (loaded)",
-        params,
-        stats.p50,
-        stats.p95,
-        recall_at_k(found, truth),
-        ratio(stats.p50, exact_stats.p50),
-    )
+    for kind in args.kinds:
+        built, build_ms = timed(lambda kind=kind: ItemIndex(catalog, vectors, "synthetic", kind=kind))
+        meta = built.meta
+        with tempfile.TemporaryDirectory(prefix="recagent-bench-") as tmp:
+            folder = Path(tmp) / "index"
+            _, save_ms = timed(lambda b=built, f=folder: b.save(f))
+            size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+            del built
+            gc.collect()
+            loaded, load_ms = timed(lambda f=folder: ItemIndex.load(f))
+        persist.add(
+            meta.kind, build_ms / 1000, save_ms / 1000, load_ms / 1000, size_mb, ratio(build_ms, load_ms)
+        )
+        pos = iter(range(10**9))
+
+        def one(index: Any = loaded, pos: Any = pos) -> None:
+            i = next(pos) % len(queries)
+            index.search(queries[i], K, exclude=seen[i])
+
+        stats = measure(one, repeat=200, warmup=5)
+        found = [
+            [it.id for it, _ in loaded.search(q, K, exclude=s)] for q, s in zip(queries, seen, strict=True)
+        ]
+        params = (
+            f"nlist {meta.nlist}, nprobe {meta.nprobe}"
+            + (f", refine x{meta.refine_factor}" if meta.kind == "ivfpq" else "")
+            if meta.kind in ("ivf", "ivfpq")
+            else f"M={meta.hnsw_m}, efSearch={meta.ef_search}"
+        )
+        search.add(
+            meta.kind,
+            params,
+            stats.p50,
+            stats.p95,
+            recall_at_k(found, truth),
+            ratio(stats.p50, exact_stats.p50),
+        )
+        del loaded
+        gc.collect()
     report.notes.append(
         f"synthetic catalogue: {len(base)} MovieLens-100k MiniLM vectors mixed and noised up to {n:,}; "
         f"{threads} FAISS threads; 100 profile-like queries; the load includes items.jsonl and vectors.npy; "
