@@ -22,11 +22,13 @@ def dataset() -> Any:
     return load_bundled("ml-100k")
 
 
-def recommender(backend: Any) -> Any:
-    """The real pipeline (index loaded or built once into the user's cache) around ``backend``."""
-    from recagent.agent import build_recommender
+def recommender(backend: Any, llm_order: bool = False) -> Any:
+    """The real pipeline (index loaded or built once into the user's cache) around ``backend``; ``llm_order``
+    ranks with the LLM (``RECAGENT_RANK_FUSION=none``) instead of the served default, the retriever's order."""
+    from recagent.agent import Settings, build_recommender
 
-    return build_recommender(dataset(), backend=backend)
+    settings = Settings(rank_fusion=None) if llm_order else Settings()
+    return build_recommender(dataset(), settings=settings, backend=backend)
 
 
 def backend(dtype: str, prefix_cache: int = 4, generator: str = "auto") -> Any:
