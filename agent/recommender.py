@@ -304,10 +304,17 @@ class Recommender:
     def justify_each(
         self, profile: UserProfile, result: RecommendationResult, query: str | None
     ) -> Iterator[Recommendation]:
-        """Each pick justified in turn, yielded as soon as it is: the streaming faces show them one by one."""
-        for rec in result.recommendations:
-            single = result.model_copy(update={"recommendations": [rec]})
-            yield self.justify(profile, single, query).recommendations[0]
+        """The picks with their justifications, in rank order, each yielded as soon as it is written.
+
+        The first is written alone, so it shows soonest; the rest are asked for together, which a backend that
+        decodes several sequences at once (llama.cpp's slots, a vLLM server) finishes sooner than one by one.
+        """
+        recs = result.recommendations
+        for group in (recs[:1], recs[1:]):
+            if group:
+                yield from self.justify(
+                    profile, result.model_copy(update={"recommendations": group}), query
+                ).recommendations
 
     def recommend(self, request: RecommendationRequest) -> RecommendationResult:
         profile, result = self.rank(request)

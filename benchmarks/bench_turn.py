@@ -67,12 +67,17 @@ def run_turns(rec: Any, users: tuple[str, ...], turns: int) -> dict[str, list[fl
 
 
 # How the five justifications of a turn are written: the old batched transformers call (the baseline), the same
-# model streamed one pick at a time (what the API and the app do), and the served default on a CPU — llama.cpp on
-# the bundled GGUF, streamed, each generation stopped at its first full stop.
+# model streamed (``Recommender.justify_each``, what the API and the app do: the first pick alone, then the other
+# four in one call), and the served default on a CPU — llama.cpp on the bundled GGUF, streamed the same way, the
+# four decoded together in its slots, each generation stopped at its first full stop.
 WRITERS = (
     ("transformers, one batched generate (before)", "transformers", False),
-    ("transformers, streamed one by one", "transformers", True),
-    ("llama.cpp, streamed, stop at first sentence (served)", "llamacpp", True),
+    ("transformers, streamed (first, then 4 batched)", "transformers", True),
+    (
+        "llama.cpp, streamed (first, then 4 in parallel slots), stop at first sentence (served)",
+        "llamacpp",
+        True,
+    ),
 )
 
 

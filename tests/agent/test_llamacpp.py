@@ -65,3 +65,17 @@ def test_the_backend_writes_with_llamacpp_only_where_it_serves_the_same_weights(
         LocalBackend("some/other-model", generator="llamacpp").uses_llamacpp()
     with pytest.raises(LLMError, match="unknown generator"):
         LocalBackend("smollm2", generator="onnx")
+
+
+def test_several_conversations_decode_together_and_come_back_in_order(
+    generator: LlamaCppGenerator, ml100k_index: ItemIndex
+) -> None:
+    # Star Wars, Toy Story, Fargo, Titanic, Scream: more than the engine's slots, so one waits for a free slot.
+    items = [ml100k_index.catalog[i] for i in ("50", "1", "100", "313", "288")]
+    assert len(items) > generator.parallel
+    conversations = [justification_conversation(item, ["you like well-made films"], None) for item in items]
+    sentences = generator.generate(conversations, 40, SENTENCE_END)
+    assert len(sentences) == len(items)
+    for item, sentence in zip(items, sentences, strict=True):
+        # Each answer is about its own item: the order of the conversations is kept.
+        assert item.title.split(" (")[0].split(",")[0].lower() in sentence.lower(), (item.title, sentence)
