@@ -73,6 +73,14 @@ def start_server(
     raise RuntimeError("recagent serve did not become healthy within 600 s")
 
 
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 async def load(url: str, clients: int, seconds: float, recommend: bool) -> dict[str, Any]:
     """``clients`` workers send requests back to back until ``seconds`` pass; latencies of finished requests."""
     import httpx
@@ -152,11 +160,7 @@ def streamed_justifications(report: Report, requests: int) -> None:
         stream_once(url, "900", REQUESTS[0])  # warm-up: both models loaded
         runs = [stream_once(url, USERS[i], REQUESTS[i % len(REQUESTS)]) for i in range(requests)]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     table = report.table(
         f"Streamed chat completion with 5 justifications, served defaults, 1 client, {requests} requests",
         ["mark", "p50 ms", "p95 ms", "after ranked list p50 ms"],
@@ -228,11 +232,7 @@ def main(argv: list[str] | None = None) -> Report:
                 series["recommend req/s"].append(rec["rps"])
                 series["health req/s"].append(base["rps"])
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
     report.plot_bars(
         "throughput", labels, series, "requests per second", "recagent serve throughput", log=True
     )

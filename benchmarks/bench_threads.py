@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from .bench_api import start_server
+from .bench_api import start_server, stop_server
 from .common import Report, environment_note, percentile
 
 SETTINGS = {
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> Report:
                     for justify in (False, True):
                         cells[name, justify, busy] = percentile(time_requests(url, n, justify), 50)
                 finally:
-                    proc.terminate()
-                    proc.wait(30)
+                    stop_server(proc)
         finally:
             if background is not None:
                 background.kill()
