@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> Report:
             ("LLM-ranked, unbatched", False, {**llm_ranked, "RECAGENT_RANK_BATCH": "1"}),
             ("LLM-ranked, batched x8", False, {**llm_ranked, "RECAGENT_RANK_BATCH": "8"}),
         ]
-    labels, series = [], {"recommend req/s": [], "health req/s": []}
+    labels: list[str] = []
+    recommend_rps: list[float] = []
+    health_rps: list[float] = []
     for name, no_llm, env in configs:
         proc, url = start_server(no_llm, env)
         try:
@@ -229,12 +231,17 @@ def main(argv: list[str] | None = None) -> Report:
                     ratio(rec["rps"], base["rps"]),
                 )
                 labels.append(f"{name} x{clients}")
-                series["recommend req/s"].append(rec["rps"])
-                series["health req/s"].append(base["rps"])
+                recommend_rps.append(rec["rps"])
+                health_rps.append(base["rps"])
         finally:
             stop_server(proc)
     report.plot_bars(
-        "throughput", labels, series, "requests per second", "recagent serve throughput", log=True
+        "throughput",
+        labels,
+        {"recommend req/s": recommend_rps, "health req/s": health_rps},
+        "requests per second",
+        "recagent serve throughput",
+        log=True,
     )
     if not args.quick:
         streamed_justifications(report, 3 if seconds < 10 else 6)
