@@ -124,6 +124,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Gaussian noise on stored profile vectors, (epsilon, 1e-5)-DP per save.",
     )
+    store_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:5432/db: keep profiles, events and texts in PostgreSQL instead of "
+        "the SQLite file, so many API workers share them (docs/scale.md).",
+    )
+    store_vacuum_full: bool = Field(
+        default=False,
+        description="PostgreSQL store: erase runs VACUUM FULL (rewrites the tables; no data file keeps the erased "
+        "bytes; locks them meanwhile) instead of VACUUM (rows gone, bytes left in free page space).",
+    )
+    index_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://...: search the item index in PostgreSQL with pgvector (HNSW) instead of FAISS "
+        "in this process; the table is written once and shared by every worker (docs/scale.md).",
+    )
+    index_table: str | None = Field(
+        default=None, description="pgvector table of the item index (default: derived from the index folder)."
+    )
     llm_extraction: bool = Field(
         default=True, description="Read reviews with the LLM (validated) when one is set."
     )
