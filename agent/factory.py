@@ -51,6 +51,7 @@ def make_backend(settings: Settings) -> LLMBackend | None:
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
             top_logprobs=settings.llm_top_logprobs,
+            user_header=settings.llm_user_header,
         )
     return LocalBackend(
         settings.llm_model,

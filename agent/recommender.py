@@ -23,7 +23,7 @@ from recagent.retrieval import (
 from .diversity import mmr_order
 from .errors import UnknownItemError, UnknownUserError
 from .justifier import Justifier, gather_evidence
-from .llm import LLMBackend, LLMError
+from .llm import LLMBackend, LLMError, llm_user
 from .memory import ConversationMemory, with_session
 from .privacy import Redactor, title_phrases
 from .profiles.extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
@@ -246,7 +246,8 @@ class Recommender:
         if self.ranker is not None and len(candidates) > 1:
             t = time.perf_counter()
             try:
-                ranked = self.ranker.rank(profile, candidates, query, [score for _, score in hits])
+                with llm_user(request.user_id):
+                    ranked = self.ranker.rank(profile, candidates, query, [score for _, score in hits])
                 mode = "ranked"
             except LLMError as exc:
                 degraded = f"ranker unavailable: {exc}"
@@ -291,7 +292,8 @@ class Recommender:
         query = self.redactor(query) if query else None
         items = [r.item for r in result.recommendations]
         evidence = [gather_evidence(item, profile, self.index, query) for item in items]
-        justifications = self.justifier.justify(items, profile, query, evidence)
+        with llm_user(profile.user_id if self.known_user(profile.user_id) else None):
+            justifications = self.justifier.justify(items, profile, query, evidence)
         recs = [
             r.model_copy(update={"justification": j, "evidence": ev})
             for r, j, ev in zip(result.recommendations, justifications, evidence, strict=True)

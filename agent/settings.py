@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per request to the LLM server.")
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries (with backoff) per request.")
+    llm_user_header: str | None = Field(
+        default="X-User-Id",
+        description="Header naming the user on every request to the LLM server (the body's `user` is set too), so "
+        "vllm-router --policy consistent_hash keeps a user on one replica; empty = no header.",
+    )
     llm_top_logprobs: int = Field(
         default=20, ge=0, description="top_logprobs asked for when ranking (20 = the OpenAI API's maximum)."
     )
@@ -181,6 +186,11 @@ class Settings(BaseSettings):
         "with ENABLE_FORWARD_USER_INFO_HEADERS sends X-OpenWebUI-User-Id). Off by default; when set, the key "
         "must still be allowed to act for that user.",
     )
+
+    @field_validator("llm_user_header", mode="before")
+    @classmethod
+    def _no_header(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rank_fusion", mode="before")
     @classmethod
