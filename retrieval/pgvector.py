@@ -154,14 +154,18 @@ class PgVectorBackend:
         )
         with conn.cursor() as cur:
             with cur.copy(
-                sql.SQL("COPY {} (pos, id, item, genres, year, embedding) FROM STDIN").format(staging)
+                sql.SQL("COPY {} (pos, id, item, genres, year, embedding) FROM STDIN WITH (FORMAT BINARY)").format(
+                    staging
+                )
             ) as copy:
+                # Binary: a 384-d vector is 1.5 kB on the wire instead of ~4 kB of decimal text.
+                copy.set_types(["int4", "text", "jsonb", "text[]", "int4", "vector"])
                 for (pos, item), vec in zip(rows, vectors, strict=True):
                     copy.write_row(
                         (
                             pos,
                             item.id,
-                            item.model_dump_json(),
+                            item.model_dump(mode="json"),
                             [g.lower() for g in item.genres],
                             item.year,
                             np.asarray(vec, dtype=np.float32),
