@@ -226,6 +226,7 @@ class Recommender:
                     )
                 if self.store is not None:
                     self.store.save(profile)
+                    self._written(user_id)
             self._profiles[user_id] = profile
             return profile
 

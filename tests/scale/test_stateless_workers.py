@@ -111,6 +111,12 @@ def test_two_workers_share_one_postgres(index_dir: Path, tmp_path: Path, pg_url:
         assert after_b != before_b and not set(liked) & set(after_b)  # liked items are seen now: excluded
         assert picks(a) == after_b
 
+        # A user erased through A is gone from B's next answer too (B had the profile cached).
+        other = "2"
+        assert httpx.get(b + f"/v1/users/{other}/profile", timeout=60).status_code == 200
+        assert httpx.delete(a + f"/v1/users/{other}/profile", timeout=60).status_code == 200
+        assert httpx.get(b + f"/v1/users/{other}/profile", timeout=60).status_code == 404
+
         # Acknowledged events survive SIGKILL of the worker that took them.
         acked: list[str] = []
         for n, item in enumerate(after_b[:5]):
