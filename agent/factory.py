@@ -103,7 +103,7 @@ def attach_index(index: ItemIndex, settings: Settings, folder_name: str) -> None
 
     assert settings.index_url is not None
     table = settings.index_table or table_name(f"items_{folder_name}")
-    attach_pgvector(index, settings.index_url.get_secret_value(), table)
+    attach_pgvector(index, settings.index_url.get_secret_value(), table, precision=settings.index_precision)
 
 
 def open_store(settings: Settings, dataset: str = "ml-100k") -> ProfileStore:

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         description="postgresql://...: search the item index in PostgreSQL with pgvector (HNSW) instead of FAISS "
         "in this process; the table is written once and shared by every worker (docs/scale.md).",
     )
+    index_precision: Literal["float32", "float16"] = Field(
+        default="float32",
+        description="pgvector column type: float32 = vector, float16 = halfvec (half the table and HNSW graph, for "
+        "millions of items; docs/scale.md).",
+    )
     index_table: str | None = Field(
         default=None, description="pgvector table of the item index (default: derived from the index folder)."
     )

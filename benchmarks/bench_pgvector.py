@@ -107,16 +107,20 @@ def main(argv: list[str] | None = None) -> Report:
 
     with database(args.url) as (url, started_s):
         fallbacks = 0
-        for m, efc in ((16, 64), (32, 80)):  # pgvector's defaults; the graph FAISS uses (recagent's default)
+        # pgvector's graph defaults (recagent's default), the graph FAISS uses, and the default on halfvec.
+        for m, efc, precision, efs in ((16, 64, "float32", (40, 100, 200, 400)), (32, 80, "float32", (40, 100, 200, 400)),
+                                       (16, 64, "float16", (100, 200))):  # fmt: skip
             start = time.perf_counter()
             index = PgVectorIndex(
-                catalog, vectors, "synthetic", url, table=f"bench_items_m{m}", plan="index", hnsw_m=m,
-                ef_construction=efc,
+                catalog, vectors, "synthetic", url, table=f"bench_items_m{m}_{precision}", plan="index", hnsw_m=m,
+                ef_construction=efc, precision=precision,
             )  # fmt: skip
             build_s = time.perf_counter() - start
-            for ef in (40, 100, 200, 400):
+            column = "halfvec" if precision == "float16" else "vector"
+            for ef in efs:
                 index.backend.ef_search = ef
-                run("pgvector HNSW", f"m={m}, ef_construction={efc}, ef_search={ef}, strict_order", build_s, index)
+                run(f"pgvector HNSW ({column})", f"m={m}, ef_construction={efc}, ef_search={ef}, strict_order",
+                    build_s, index)  # fmt: skip
             fallbacks += index.backend.exact_fallbacks
             index.close()
     if started_s == started_s:  # not NaN: we started it

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import faiss
 import numpy as np
+from pgvector import HalfVector
 from psycopg import Connection, sql
 from psycopg_pool import ConnectionPool
 
@@ -40,6 +41,9 @@ EF_SEARCH = 200
 MAX_SCAN_TUPLES = 20_000  # pgvector's default bound on one iterative scan
 
 Plan = Literal["auto", "index"]
+# float32: pgvector's `vector` (4 bytes per dimension); float16: `halfvec` (2 bytes: half the table and the graph,
+# for catalogues of millions; inner products in half precision).
+Precision = Literal["float32", "float16"]
 
 
 def table_name(text: str) -> str:
@@ -78,6 +82,7 @@ class PgVectorBackend:
         pool_size: int = 8,
         hnsw_m: int = HNSW_M,
         ef_construction: int = HNSW_EF_CONSTRUCTION,
+        precision: Precision = "float32",
     ) -> None:
         if table != table_name(table):
             raise ValueError(f"table name {table!r} is not a plain lower-case identifier")
@@ -86,6 +91,8 @@ class PgVectorBackend:
         self.ef_search = ef_search
         self.hnsw_m = hnsw_m  # graph parameters: used when the table's index is (re)built
         self.ef_construction = ef_construction
+        self.precision = precision
+        self._type = "halfvec" if precision == "float16" else "vector"
         self.max_scan_tuples = max_scan_tuples
         # Off only to show what a plain HNSW scan does with a filter (the tests); leave it on.
         self.iterative_scan = iterative_scan
@@ -111,23 +118,38 @@ class PgVectorBackend:
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (pos INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
-                "item JSONB NOT NULL, genres TEXT[] NOT NULL, year INTEGER, embedding vector({}) NOT NULL)"
-            ).format(sql.Identifier(self.table), sql.Literal(dim))
+                "item JSONB NOT NULL, genres TEXT[] NOT NULL, year INTEGER, embedding {}({}) NOT NULL)"
+            ).format(sql.Identifier(self.table), sql.SQL(self._type), sql.Literal(dim))
         )
 
     def _create_hnsw(self, conn: Connection[Any]) -> None:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute(
             sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding vector_ip_ops) "
+                "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding {}) "
                 "WITH (m = {}, ef_construction = {})"
             ).format(
                 sql.Identifier(f"{self.table}_hnsw"),
                 sql.Identifier(self.table),
+                sql.SQL(f"{self._type}_ip_ops"),
                 sql.Literal(self.hnsw_m),
                 sql.Literal(self.ef_construction),
             )
         )
+
+    def fingerprint(self, catalog: Catalog, vectors: np.ndarray) -> str:
+        """What this backend would hold for ``catalog``/``vectors`` (the precision is part of it)."""
+        return f"{fingerprint(catalog, vectors)}:{self.precision}"
+
+    def stored_precision(self) -> Precision:
+        """float16 when the table's embedding column is a halfvec, else float32."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                "AND attname = 'embedding'",
+                (self.table,),
+            ).fetchone()
+        return "float16" if row is not None and str(row[0]).startswith("halfvec") else "float32"
 
     def stored_fingerprint(self) -> str | None:
         with self.pool.connection() as conn:
@@ -148,7 +170,7 @@ class PgVectorBackend:
             self._create(conn, int(vectors.shape[1]))
             self._upsert(conn, list(enumerate(catalog)), vectors)
             self._create_hnsw(conn)
-            self._set_meta(conn, meta, fingerprint(catalog, vectors), len(catalog))
+            self._set_meta(conn, meta, self.fingerprint(catalog, vectors), len(catalog))
 
     def _upsert(self, conn: Connection[Any], rows: list[tuple[int, Item]], vectors: np.ndarray) -> None:
         staging = sql.Identifier(f"{self.table}_staging")
@@ -164,7 +186,8 @@ class PgVectorBackend:
                 )
             ) as copy:
                 # Binary: a 384-d vector is 1.5 kB on the wire instead of ~4 kB of decimal text.
-                copy.set_types(["int4", "text", "jsonb", "text[]", "int4", "vector"])
+                copy.set_types(["int4", "text", "jsonb", "text[]", "int4", self._type])
+                half = self.precision == "float16"
                 for (pos, item), vec in zip(rows, vectors, strict=True):
                     copy.write_row(
                         (
@@ -173,7 +196,7 @@ class PgVectorBackend:
                             item.model_dump(mode="json"),
                             [g.lower() for g in item.genres],
                             item.year,
-                            np.asarray(vec, dtype=np.float32),
+                            HalfVector(np.asarray(vec, dtype=np.float32)) if half else np.asarray(vec, np.float32),
                         )
                     )
             cur.execute(
@@ -208,7 +231,7 @@ class PgVectorBackend:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
             self._upsert(conn, list(enumerate(items, start)), vectors)
-            self._set_meta(conn, meta, fingerprint(catalog, all_vectors), len(catalog))
+            self._set_meta(conn, meta, self.fingerprint(catalog, all_vectors), len(catalog))
 
     def read(self) -> tuple[IndexMeta, Catalog, np.ndarray]:
         """The meta, catalogue and vectors the table holds (what :meth:`PgVectorIndex.open` starts from)."""
@@ -227,7 +250,7 @@ class PgVectorBackend:
                     sql.SQL("SELECT item, embedding FROM {} ORDER BY pos").format(sql.Identifier(self.table))
                 ):
                     items.append(Item.model_validate(item))
-                    vectors.append(vec.to_numpy())
+                    vectors.append(np.asarray(vec.to_numpy(), dtype=np.float32))
         matrix = np.array(vectors, dtype=np.float32).reshape(len(items), meta.dim)
         return meta, Catalog(items, name=meta.catalog), matrix
 
@@ -303,8 +326,8 @@ class PgVectorBackend:
         where, args = self._where(exclude, item_filter)
         vec = np.asarray(query, dtype=np.float32)
         statement = sql.SQL(
-            "SELECT pos, (embedding <#> %s) AS d FROM {} {} ORDER BY embedding <#> %s LIMIT %s"
-        ).format(sql.Identifier(self.table), where)
+            "SELECT pos, (embedding <#> %s::{t}) AS d FROM {} {} ORDER BY embedding <#> %s::{t} LIMIT %s"
+        ).format(sql.Identifier(self.table), where, t=sql.SQL(self._type))
         rows = conn.execute(statement, [vec, *args, vec, k]).fetchall()
         return [(int(pos), -float(d)) for pos, d in rows]
 
@@ -314,8 +337,8 @@ class PgVectorBackend:
         vec = np.asarray(query, dtype=np.float32)
         with self.pool.connection() as conn, conn.transaction():
             self._settings(conn, k, exact=False)
-            statement = sql.SQL("EXPLAIN SELECT pos FROM {} {} ORDER BY embedding <#> %s LIMIT %s").format(
-                sql.Identifier(self.table), where
+            statement = sql.SQL("EXPLAIN SELECT pos FROM {} {} ORDER BY embedding <#> %s::{t} LIMIT %s").format(
+                sql.Identifier(self.table), where, t=sql.SQL(self._type)
             )
             return "\n".join(r[0] for r in conn.execute(statement, [*args, vec, k]).fetchall())
 
@@ -329,7 +352,7 @@ def attach_pgvector(
     """Make ``index`` (any :class:`ItemIndex`, the fused one included) search in PostgreSQL: its items and vectors
     are written to ``table`` unless the table already holds exactly them (another worker wrote it)."""
     backend = PgVectorBackend(url, table or table_name(f"items_{index.meta.catalog}_{index.meta.dim}"), **options)
-    if backend.stored_fingerprint() != fingerprint(index.catalog, index.vectors):
+    if backend.stored_fingerprint() != backend.fingerprint(index.catalog, index.vectors):
         backend.write(index.meta, index.catalog, index.vectors)
     index.search_backend = backend
     return backend
@@ -353,7 +376,7 @@ class PgVectorIndex(ItemIndex):
     ) -> None:
         super().__init__(catalog, vectors, encoder, kind="flat")
         self.backend = PgVectorBackend(url, table, **options)
-        if write and self.backend.stored_fingerprint() != fingerprint(catalog, self.vectors):
+        if write and self.backend.stored_fingerprint() != self.backend.fingerprint(catalog, self.vectors):
             self.backend.write(self.meta, catalog, self.vectors)
         self.search_backend = self.backend
 
@@ -362,10 +385,12 @@ class PgVectorIndex(ItemIndex):
 
     @classmethod
     def open(cls, url: str, table: str = DEFAULT_TABLE, **options: Any) -> PgVectorIndex:
-        """Connect to a table written before: the catalogue and vectors are read back, nothing is rebuilt."""
+        """Connect to a table written before: the catalogue and vectors are read back, nothing is rebuilt (the
+        precision is the table's own)."""
         reader = PgVectorBackend(url, table)
         try:
             meta, catalog, vectors = reader.read()
+            options.setdefault("precision", reader.stored_precision())
         finally:
             reader.close()
         return cls(catalog, vectors, meta.encoder, url, table, write=False, **options)

@@ -135,3 +135,33 @@ def test_attach_writes_once_and_a_second_worker_reuses_the_table(pg_url: str) ->
     finally:
         backend.close()
         other.close()
+
+
+def test_halfvec_index_keeps_the_answers_at_half_the_size(pg_url: str) -> None:
+    catalog, vectors = _synthetic(3000, seed=3)
+    exact = ItemIndex(catalog, vectors, "synthetic")
+    half = PgVectorIndex(catalog, vectors, "synthetic", pg_url, table="half_items", plan="index", precision="float16")
+    full = PgVectorIndex(catalog, vectors, "synthetic", pg_url, table="full_items", plan="index")
+    try:
+        with psycopg.connect(pg_url) as conn:
+            kind = conn.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'half_items'::regclass AND attname = 'embedding'"
+            ).fetchone()[0]
+            sizes = [
+                conn.execute(f"SELECT pg_table_size('{t}')").fetchone()[0] for t in ("half_items", "full_items")
+            ]
+        assert kind == f"halfvec({DIM})" and sizes[0] < sizes[1]
+        queries = vectors[:30]
+        got = half.search_batch(queries, 10, item_filter=ItemFilter(year_min=1990))
+        want = exact.search_batch(queries, 10, item_filter=ItemFilter(year_min=1990))
+        assert [len(g) for g in got] == [10] * 30
+        assert np.mean([_recall(g, w) for g, w in zip(got, want, strict=True)]) >= 0.9
+        assert abs(got[0][0][1] - want[0][0][1]) < 2e-3  # inner products in half precision
+        reopened = PgVectorIndex.open(pg_url, "half_items", plan="index")  # the table says halfvec
+        assert reopened.backend.precision == "float16" and reopened.search(vectors[4], 1)[0][0].id == "i4"
+        assert np.allclose(reopened.vectors, vectors, atol=2e-3) and len(reopened) == 3000
+        reopened.close()
+    finally:
+        half.close()
+        full.close()

@@ -23,4 +23,9 @@ def test_settings_select_postgres_for_the_store_and_the_index(pg_url: str, tmp_p
     assert index.search_backend.table == "items_ml_100k_all_minilm_l6_v2_text"
     assert [i.id for i, _ in index.search(vectors[2], 1)] == ["2"]
     index.search_backend.close()
+    half = ItemIndex(index.catalog, vectors, "e")
+    attach_index(half, settings.model_copy(update={"index_precision": "float16"}), "half")
+    assert isinstance(half.search_backend, PgVectorBackend) and half.search_backend.stored_precision() == "float16"
+    assert [i.id for i, _ in half.search(vectors[3], 1)] == ["3"]
+    half.search_backend.close()
     assert "postgresql" not in repr(settings)  # the URLs may hold passwords: SecretStr
