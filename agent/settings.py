@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     llm_user_header: str | None = Field(
         default="X-User-Id",
         description="Header naming the user on every request to the LLM server (the body's `user` is set too), so "
-        "vllm-router --policy consistent_hash keeps a user on one replica; empty = no header.",
+        "vllm-router --policy consistent_hash keeps a user on one replica; empty = send neither.",
     )
     llm_top_logprobs: int = Field(
         default=20, ge=0, description="top_logprobs asked for when ranking (20 = the OpenAI API's maximum)."

@@ -33,8 +33,8 @@ from .items import Catalog, Item, ItemFilter
 META_TABLE = "recagent_item_indexes"
 DEFAULT_TABLE = "recagent_items"
 # pgvector's own graph defaults (m 16, ef_construction 64) with ef_search 200: on 100k realish MiniLM vectors
-# (benchmarks/bench_pgvector.py) recall@10 0.966 at 2.8 ms p50, as FAISS's HNSW32/efSearch 256 (0.964); ef_search
-# 100 gave 0.878, and m 32 took 2.5x as long to build (55 s vs 22 s) for 0.988 at ef_search 200 (5.0 ms).
+# (benchmarks/bench_pgvector.py) recall@10 0.97 at 2.8 ms p50, as FAISS's HNSW32/efSearch 256 (0.964); ef_search
+# 100 gave 0.88-0.91, and m 32 took about twice as long to build (56 s vs 30 s) for 0.988 at ef_search 200 (4.7 ms).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 EF_SEARCH = 200

@@ -92,8 +92,8 @@ class OpenAIBackend:
         self.label_token_ids = label_token_ids
         self.label_probe = label_probe
         self.structured_output = structured_output
-        # Each request carries the user it is for (llm_user): this header and the body's `user` field; a
-        # router hashing the header (vllm-router --policy consistent_hash) keeps a user on one replica.
+        # Each request carries the user it is for (llm_user): this header and the body's `user` field (None:
+        # neither); a router hashing the header (vllm-router --policy consistent_hash) keeps a user on one replica.
         self.user_header = user_header
         self.stats: dict[str, int] = {
             "label_token_ids": 0,
@@ -198,10 +198,9 @@ class OpenAIBackend:
 
         model = model or self.model
         user = current_llm_user()
-        if user is not None:
+        if user is not None and self.user_header:
             kwargs["user"] = user
-            if self.user_header:
-                kwargs["extra_headers"] = {**kwargs.get("extra_headers", {}), self.user_header: user}
+            kwargs["extra_headers"] = {**kwargs.get("extra_headers", {}), self.user_header: user}
         response = self._call(
             what,
             lambda: self.client.chat.completions.create(

@@ -123,3 +123,8 @@ def test_backend_sends_no_user_outside_llm_user(workers: list[StubServer]) -> No
     backend._chat(HELLO, "hello", max_tokens=1)
     assert workers[1].switches.user_headers == [None] and "user" not in workers[1].switches.requests[0]
     backend.close()
+    quiet = OpenAIBackend(workers[1].base_url, model="recagent-base", user_header=None)  # RECAGENT_LLM_USER_HEADER=
+    with llm_user("user-1"):
+        quiet._chat(HELLO, "hello", max_tokens=1)
+    assert workers[1].switches.user_headers[-1] is None and "user" not in workers[1].switches.requests[-1]
+    quiet.close()
