@@ -100,7 +100,9 @@ class PgVectorBackend:
         # "auto": the planner chooses (a small or heavily filtered table is often faster scanned exactly).
         self.plan = plan
         self.exact_fallbacks = 0  # searches the iterative scan left short, answered by an exact scan
-        with Connection.connect(url, autocommit=True) as conn:
+        with Connection.connect(url, autocommit=True) as conn, conn.transaction():
+            # Workers starting together: CREATE ... IF NOT EXISTS is not safe against a concurrent one.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('recagent_pgvector_schema'))")
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(
                 sql.SQL(
@@ -123,7 +125,7 @@ class PgVectorBackend:
         )
 
     def _create_hnsw(self, conn: Connection[Any]) -> None:
-        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("SET LOCAL maintenance_work_mem = '512MB'")  # the graph is built in memory
         conn.execute(
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding {}) "
@@ -285,7 +287,7 @@ class PgVectorBackend:
             "set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_seqscan', %s, true), "
             "set_config('enable_indexscan', %s, true)",
             (
-                str(max(self.ef_search, k) if not exact else self.ef_search),
+                str(min(1000, max(self.ef_search, k) if not exact else self.ef_search)),  # pgvector's maximum
                 "strict_order" if self.iterative_scan else "off",
                 str(self.max_scan_tuples),
                 "on" if exact or self.plan == "auto" else "off",

@@ -82,6 +82,12 @@ def test_exhausted_iterative_scan_falls_back_to_an_exact_scan(synthetic) -> None
     assert index.backend.exact_fallbacks == fallbacks + 5
 
 
+def test_k_past_the_ef_search_maximum(synthetic) -> None:
+    index, exact = synthetic
+    hits = index.search(exact.vectors[0], 1500)  # pgvector caps hnsw.ef_search at 1000; the scan goes on
+    assert len(hits) == 1500 and len({i.id for i, _ in hits}) == 1500 and hits[0][0].id == "i0"
+
+
 def test_exclusions_still_give_k(synthetic) -> None:
     index, exact = synthetic
     query = exact.vectors[11]
