@@ -51,6 +51,7 @@ def make_backend(settings: Settings) -> LLMBackend | None:
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
             top_logprobs=settings.llm_top_logprobs,
+            user_header=settings.llm_user_header,
         )
     return LocalBackend(
         settings.llm_model,
@@ -74,6 +75,8 @@ def build_recommender(
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, events, ties=settings.ties)
     encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
     index, sequence = open_index(data, settings, encoder, index_dir)
+    if settings.index_url is not None:
+        attach_index(index, settings, (index_dir or settings.index_dir(data.name)).name)
     llm = make_backend(settings) if backend == "auto" else backend
     return Recommender(
         index,
@@ -94,6 +97,24 @@ def build_recommender(
     )
 
 
+def attach_index(index: ItemIndex, settings: Settings, folder_name: str) -> None:
+    """Search ``index`` in PostgreSQL (``RECAGENT_INDEX_URL``): written to its table unless already there."""
+    from recagent.retrieval.pgvector import attach_pgvector, table_name
+
+    assert settings.index_url is not None
+    table = settings.index_table or table_name(f"items_{folder_name}")
+    attach_pgvector(index, settings.index_url.get_secret_value(), table, precision=settings.index_precision)
+
+
 def open_store(settings: Settings, dataset: str = "ml-100k") -> ProfileStore:
-    """The dataset's profile store (``RECAGENT_PROFILE_STORE``, default ``profiles-<dataset>.sqlite`` in the cache dir)."""
+    """The dataset's profile store: PostgreSQL at ``RECAGENT_STORE_URL`` when set, else the SQLite file
+    (``RECAGENT_PROFILE_STORE``, default ``profiles-<dataset>.sqlite`` in the cache dir)."""
+    if settings.store_url is not None:
+        from .profiles.pg_store import PostgresProfileStore
+
+        return PostgresProfileStore(
+            settings.store_url.get_secret_value(),
+            noise_epsilon=settings.profile_noise_epsilon,
+            vacuum_full=settings.store_vacuum_full,
+        )
     return ProfileStore(settings.profile_store_path(dataset), noise_epsilon=settings.profile_noise_epsilon)

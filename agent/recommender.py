@@ -23,7 +23,7 @@ from recagent.retrieval import (
 from .diversity import mmr_order
 from .errors import UnknownItemError, UnknownUserError
 from .justifier import Justifier, gather_evidence
-from .llm import LLMBackend, LLMError
+from .llm import LLMBackend, LLMError, llm_user
 from .memory import ConversationMemory, with_session
 from .privacy import Redactor, title_phrases
 from .profiles.extraction import ExtractionReport, FastExtractor, LLMExtractor, TextExtractor, Vocabulary
@@ -78,20 +78,57 @@ class Recommender:
         self.ranker = Ranker(backend, rank_fusion, batch=rank_batch) if backend is not None else None
         self.justifier = Justifier(backend, index)
         self._histories: dict[str, list[Interaction]] = {u: list(evs) for u, evs in (histories or {}).items()}
+        # The dataset's own events (read-only); a shared store's events are added on top of them.
+        self._base_histories = histories or {}
         self._profiles: dict[str, UserProfile] = {}
+        # A shared store (PostgreSQL, many workers): what the store held for a user when this process last read it
+        # (user_state); a different answer means another worker changed the user, so the cache is refreshed.
+        self._store_state: dict[str, tuple[int, int, int]] = {}
         # Re-entrant: add_text and add_events build the profile while holding it.
         self._lock = threading.RLock()
         if store is not None:
             store.redactor = self.redactor
             for user_id in store.users():
                 self._histories.setdefault(user_id, []).extend(store.events(user_id))
+                if store.shared:
+                    self._store_state[user_id] = store.user_state(user_id)
 
     @property
     def catalog(self) -> Iterable[Item]:
         return self.index.catalog
 
     def known_user(self, user_id: str) -> bool:
+        self._sync(user_id)
         return user_id in self._histories
+
+    def _sync(self, user_id: str) -> None:
+        """With a shared store, re-read a user another worker changed: its events, and its profile from the store.
+
+        One indexed query per call (the user's last event/text sequence and profile version); the events and the
+        stored profile are read only when that differs from what this process saw last."""
+        store = self.store
+        if store is None or not store.shared:
+            return
+        with self._lock:
+            state = store.user_state(user_id)
+            last = self._store_state.get(user_id)
+            if state == last:
+                return
+            self._profiles.pop(user_id, None)
+            base = list(self._base_histories.get(user_id, ()))
+            if state == (0, 0, 0):
+                if last is not None:  # erased elsewhere: forgotten here too, dataset events included
+                    self._histories.pop(user_id, None)
+                    self.memory.forget_owner(user_id)
+                    self._store_state.pop(user_id, None)
+                return
+            self._histories[user_id] = base + store.events(user_id)
+            self._store_state[user_id] = state
+
+    def _written(self, user_id: str) -> None:
+        """This process wrote the user: the next _sync re-reads it (another worker may have written meanwhile)."""
+        if self.store is not None and self.store.shared:
+            self._store_state[user_id] = (-1, -1, -1)
 
     def users(self) -> list[str]:
         return list(self._histories)
@@ -114,6 +151,8 @@ class Recommender:
                 self.store.add_events(events)
                 for user_id in touched:
                     self.store.save(self._profiles[user_id])
+                for user_id in {e.user_id for e in events}:
+                    self._written(user_id)
 
     def add_text(
         self,
@@ -139,6 +178,7 @@ class Recommender:
             if self.store is not None:
                 self.store.add_text(user_id, source, clean_text, source_id)
                 self.store.save(profile)
+                self._written(user_id)
         return profile, report
 
     def erase_user(self, user_id: str) -> bool:
@@ -149,10 +189,12 @@ class Recommender:
             existed = self._histories.pop(user_id, None) is not None
             if self.store is not None:
                 existed = self.store.erase(user_id).total > 0 or existed
+                self._store_state.pop(user_id, None)
             return existed
 
     def profile(self, user_id: str) -> UserProfile:
         with self._lock:
+            self._sync(user_id)
             cached = self._profiles.get(user_id)
             if cached is not None:
                 return cached
@@ -184,6 +226,7 @@ class Recommender:
                     )
                 if self.store is not None:
                     self.store.save(profile)
+                    self._written(user_id)
             self._profiles[user_id] = profile
             return profile
 
@@ -246,7 +289,8 @@ class Recommender:
         if self.ranker is not None and len(candidates) > 1:
             t = time.perf_counter()
             try:
-                ranked = self.ranker.rank(profile, candidates, query, [score for _, score in hits])
+                with llm_user(request.user_id):
+                    ranked = self.ranker.rank(profile, candidates, query, [score for _, score in hits])
                 mode = "ranked"
             except LLMError as exc:
                 degraded = f"ranker unavailable: {exc}"
@@ -291,7 +335,8 @@ class Recommender:
         query = self.redactor(query) if query else None
         items = [r.item for r in result.recommendations]
         evidence = [gather_evidence(item, profile, self.index, query) for item in items]
-        justifications = self.justifier.justify(items, profile, query, evidence)
+        with llm_user(profile.user_id if self.known_user(profile.user_id) else None):
+            justifications = self.justifier.justify(items, profile, query, evidence)
         recs = [
             r.model_copy(update={"justification": j, "evidence": ev})
             for r, j, ev in zip(result.recommendations, justifications, evidence, strict=True)

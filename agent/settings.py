@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per request to the LLM server.")
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries (with backoff) per request.")
+    llm_user_header: str | None = Field(
+        default="X-User-Id",
+        description="Header naming the user on every request to the LLM server (the body's `user` is set too), so "
+        "vllm-router --policy consistent_hash keeps a user on one replica; empty = send neither.",
+    )
     llm_top_logprobs: int = Field(
         default=20, ge=0, description="top_logprobs asked for when ranking (20 = the OpenAI API's maximum)."
     )
@@ -124,6 +129,29 @@ class Settings(BaseSettings):
         gt=0,
         description="Gaussian noise on stored profile vectors, (epsilon, 1e-5)-DP per save.",
     )
+    store_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:5432/db: keep profiles, events and texts in PostgreSQL instead of "
+        "the SQLite file, so many API workers share them (docs/scale.md).",
+    )
+    store_vacuum_full: bool = Field(
+        default=False,
+        description="PostgreSQL store: erase runs VACUUM FULL (rewrites the tables; no data file keeps the erased "
+        "bytes; locks them meanwhile) instead of VACUUM (rows gone, bytes left in free page space).",
+    )
+    index_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://...: search the item index in PostgreSQL with pgvector (HNSW) instead of FAISS "
+        "in this process; the table is written once and shared by every worker (docs/scale.md).",
+    )
+    index_precision: Literal["float32", "float16"] = Field(
+        default="float32",
+        description="pgvector column type: float32 = vector, float16 = halfvec (half the table and HNSW graph, for "
+        "millions of items; docs/scale.md).",
+    )
+    index_table: str | None = Field(
+        default=None, description="pgvector table of the item index (default: derived from the index folder)."
+    )
     llm_extraction: bool = Field(
         default=True, description="Read reviews with the LLM (validated) when one is set."
     )
@@ -163,6 +191,11 @@ class Settings(BaseSettings):
         "with ENABLE_FORWARD_USER_INFO_HEADERS sends X-OpenWebUI-User-Id). Off by default; when set, the key "
         "must still be allowed to act for that user.",
     )
+
+    @field_validator("llm_user_header", mode="before")
+    @classmethod
+    def _no_header(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rank_fusion", mode="before")
     @classmethod

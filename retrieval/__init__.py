@@ -1,5 +1,5 @@
 """Item catalogue, datasets and their split, the text encoder, collaborative and sequential item models, and the
-FAISS item index."""
+item index (FAISS in-process, or pgvector in PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
     from .index import EXACT_MAX_ITEMS, IndexChoice, IndexMeta, ItemIndex, choose_index
     from .items import Catalog, Item, ItemFilter, load_catalog, natural_title, normalise_title
+    from .pgvector import PgVectorBackend, PgVectorIndex, attach_pgvector
     from .reviews import Review, clothing_reviews_path, load_clothing_reviews
     from .sequential import (
         SequentialConfig,
@@ -66,6 +67,8 @@ _LAZY = {
     "ItemIndex": "index",
     "LeaveOneOut": "split",
     "Phase": "split",
+    "PgVectorBackend": "pgvector",
+    "PgVectorIndex": "pgvector",
     "RecagentError": "errors",
     "Review": "reviews",
     "SequentialConfig": "sequential",
@@ -75,6 +78,7 @@ _LAZY = {
     "TieBreak": "events",
     "UnknownItemError": "errors",
     "UnknownUserError": "errors",
+    "attach_pgvector": "pgvector",
     "choose_index": "index",
     "chronological": "events",
     "clothing_reviews_path": "reviews",
@@ -124,6 +128,8 @@ __all__ = [
     "ItemFilter",
     "ItemIndex",
     "LeaveOneOut",
+    "PgVectorBackend",
+    "PgVectorIndex",
     "Phase",
     "RecagentError",
     "Review",
@@ -134,6 +140,7 @@ __all__ = [
     "TieBreak",
     "UnknownItemError",
     "UnknownUserError",
+    "attach_pgvector",
     "choose_index",
     "chronological",
     "clothing_reviews_path",

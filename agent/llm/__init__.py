@@ -4,6 +4,6 @@
 
 from __future__ import annotations
 
-from .base import ChatMessage, Conversation, LLMBackend, LLMError
+from .base import ChatMessage, Conversation, LLMBackend, LLMError, current_llm_user, llm_user
 
-__all__ = ["ChatMessage", "Conversation", "LLMBackend", "LLMError"]
+__all__ = ["ChatMessage", "Conversation", "LLMBackend", "LLMError", "current_llm_user", "llm_user"]

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, TypedDict, runtime_checkable
 
 from ..errors import LLMError
 
-__all__ = ["ChatMessage", "Conversation", "LLMBackend", "LLMError"]
+__all__ = ["ChatMessage", "Conversation", "LLMBackend", "LLMError", "current_llm_user", "llm_user"]
+
+# The user a model call is made for: an OpenAI-compatible backend sends it (the X-User-Id header and the body's
+# `user`), so a router such as vllm-router's consistent_hash keeps each user on one replica and its prefix cache.
+_LLM_USER: ContextVar[str | None] = ContextVar("recagent_llm_user", default=None)
+
+
+@contextmanager
+def llm_user(user_id: str | None) -> Iterator[None]:
+    """Model calls made inside this block (in this thread or context) are made for ``user_id``."""
+    token = _LLM_USER.set(user_id)
+    try:
+        yield
+    finally:
+        _LLM_USER.reset(token)
+
+
+def current_llm_user() -> str | None:
+    return _LLM_USER.get()
 
 
 class ChatMessage(TypedDict):

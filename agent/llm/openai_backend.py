@@ -19,6 +19,7 @@ Four ways to a label's score, tried in this order, each switched off for good on
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import threading
@@ -29,7 +30,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .base import Conversation, LLMError
+from .base import Conversation, LLMError, current_llm_user
 
 DEFAULT_SERVED_MODEL = "recagent-ranker"
 ScoreMethod = Literal["label_token_ids", "top_logprobs", "prompt_logprobs", "structured"]
@@ -72,6 +73,7 @@ class OpenAIBackend:
         label_token_ids: bool = True,
         label_probe: bool = True,
         structured_output: bool = True,
+        user_header: str | None = "X-User-Id",
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise LLMError(f"llm base URL must start with http:// or https://, got {base_url!r}")
@@ -90,6 +92,9 @@ class OpenAIBackend:
         self.label_token_ids = label_token_ids
         self.label_probe = label_probe
         self.structured_output = structured_output
+        # Each request carries the user it is for (llm_user): this header and the body's `user` field (None:
+        # neither); a router hashing the header (vllm-router --policy consistent_hash) keeps a user on one replica.
+        self.user_header = user_header
         self.stats: dict[str, int] = {
             "label_token_ids": 0,
             "top_logprobs": 0,
@@ -154,7 +159,9 @@ class OpenAIBackend:
         if len(items) <= 1:
             return [fn(x) for x in items]
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
-            return list(pool.map(fn, items))
+            # Each call runs in a copy of this context, so the llm_user set by the caller goes with it.
+            futures = [pool.submit(contextvars.copy_context().run, fn, x) for x in items]
+            return [f.result() for f in futures]
 
     def models(self) -> list[str]:
         """The served model names; raises :class:`LLMError` when the server is unreachable."""
@@ -190,6 +197,10 @@ class OpenAIBackend:
         from openai.types.chat import ChatCompletion
 
         model = model or self.model
+        user = current_llm_user()
+        if user is not None and self.user_header:
+            kwargs["user"] = user
+            kwargs["extra_headers"] = {**kwargs.get("extra_headers", {}), self.user_header: user}
         response = self._call(
             what,
             lambda: self.client.chat.completions.create(

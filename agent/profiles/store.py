@@ -68,6 +68,9 @@ class ErasureReport(BaseModel):
 class ProfileStore:
     """An embedded SQLite store (the default); safe for many reader threads and one writer at a time."""
 
+    # False: this process is the only writer a cache must expect (PostgresProfileStore: many workers write).
+    shared = False
+
     def __init__(
         self,
         path: str | Path,
@@ -214,6 +217,20 @@ class ProfileStore:
             )
             for v, t, s, p in rows
         ]
+
+    def user_state(self, user_id: str) -> tuple[int, int, int]:
+        """(last event seq, last text seq, last profile version) of the user: changes whenever anyone writes."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events WHERE user_id = ?), "
+                "(SELECT COALESCE(MAX(seq), 0) FROM texts WHERE user_id = ?), "
+                "(SELECT COALESCE(MAX(version), 0) FROM profiles WHERE user_id = ?)",
+                (user_id, user_id, user_id),
+            )
+            .fetchone()
+        )
+        return int(row[0]), int(row[1]), int(row[2])
 
     def export(self, user_id: str) -> dict[str, Any]:
         """Everything stored about a user, as JSON-ready data (the right of access)."""

@@ -35,6 +35,9 @@ class Switches:
     tokenize: bool = True
     models: list[str] = field(default_factory=lambda: ["recagent-base", "recagent-ranker"])
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Which replica answered: returned as the completion's system_fingerprint; the X-User-Id of each request.
+    worker: str = "stub"
+    user_headers: list[str | None] = field(default_factory=list)
 
 
 def _next_token_logprobs(backend: LocalBackend, prompt: str) -> tuple[list[int], torch.Tensor]:
@@ -63,8 +66,13 @@ def build_app(backend: LocalBackend, switches: Switches) -> FastAPI:
                 }
             ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "system_fingerprint": switches.worker,
             **extra,
         }
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "worker": switches.worker}
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -85,6 +93,7 @@ def build_app(backend: LocalBackend, switches: Switches) -> FastAPI:
     async def chat(request: Request) -> Response:
         body = await request.json()
         switches.requests.append(body)
+        switches.user_headers.append(request.headers.get("x-user-id"))
         if switches.delay_s:
             time.sleep(switches.delay_s)
         if switches.fail_next > 0:
@@ -171,7 +180,7 @@ class StubServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def reset(self) -> Switches:
-        fresh = Switches()
+        fresh = Switches(worker=self.switches.worker)
         for name in fresh.__dataclass_fields__:
             setattr(self.switches, name, getattr(fresh, name))
         return self.switches

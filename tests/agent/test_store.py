@@ -9,9 +9,34 @@ import numpy as np
 import pytest
 
 from recagent.agent import Evidence, Interest, ProfileStore, UserProfile
+from recagent.agent.profiles.pg_store import PostgresProfileStore
 from recagent.retrieval import Interaction
 
 MARKER = "zq-unique-user-7f3a"
+
+
+def _open(location: str, **options) -> ProfileStore:
+    if location.startswith("postgresql://"):
+        return PostgresProfileStore(location, **options)
+    return ProfileStore(location, **options)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path):
+    """make_store(name) -> the location of a fresh store: a SQLite file, or a fresh database on the real
+    PostgreSQL of the session; the same name gives the same store."""
+    made: dict[str, str] = {}
+
+    def location(name: str = "p") -> str:
+        if name not in made:
+            if request.param == "sqlite":
+                made[name] = str(tmp_path / f"{name}.sqlite")
+            else:
+                server = request.getfixturevalue("pg_server")
+                made[name] = server.create_database(f"store_{request.node.name[-30:]}_{name}".lower().replace("[", "_").replace("]", ""))
+        return made[name]
+
+    return location
 
 
 def _profile(user: str, n: int = 0) -> UserProfile:
@@ -28,8 +53,8 @@ def _profile(user: str, n: int = 0) -> UserProfile:
     )
 
 
-def test_save_load_list_history_export(tmp_path: Path) -> None:
-    store = ProfileStore(tmp_path / "p.sqlite")
+def test_save_load_list_history_export(make_store) -> None:
+    store = _open(make_store())
     assert store.save(_profile("ann", 1)) == 1
     assert store.save(_profile("ann", 2)) == 2
     store.save(_profile("bob", 1))
@@ -47,13 +72,19 @@ def test_save_load_list_history_export(tmp_path: Path) -> None:
     assert exported["events"][0]["item_id"] == "42"
     assert exported["texts"][0]["text"] == "Lovely fabric, mail me at [EMAIL]"
     assert '"user_id": "ann"' in store.export_json("ann")
+    events, texts, version = store.user_state("ann")
+    assert events > 0 and texts > 0 and version == 2 and store.user_state("nobody") == (0, 0, 0)
+    store.add_events([Interaction(user_id="ann", item_id="43", rating=3, timestamp=6)])
+    assert store.user_state("ann")[0] > events
+    store.close()
 
 
-def test_keeps_a_bounded_history(tmp_path: Path) -> None:
-    store = ProfileStore(tmp_path / "p.sqlite", keep_versions=3)
+def test_keeps_a_bounded_history(make_store) -> None:
+    store = _open(make_store(), keep_versions=3)
     for n in range(6):
         store.save(_profile("ann", n))
     assert [v.version for v in store.history("ann")] == [4, 5, 6]
+    store.close()
 
 
 def test_wal_mode(tmp_path: Path) -> None:
@@ -86,15 +117,66 @@ def test_erase_leaves_no_trace_in_the_file(tmp_path: Path) -> None:
     assert ProfileStore(path).load("keeper") is not None
 
 
+def test_postgres_erase_deletes_rows_and_vacuums_the_dead_versions(pg_url: str, pg_server) -> None:
+    import psycopg
+
+    store = PostgresProfileStore(pg_url)
+    for n in range(3):
+        store.save(_profile(MARKER, n))
+    store.save(_profile("keeper", 1))
+    store.add_events([Interaction(user_id=MARKER, item_id="7", rating=5, timestamp=t) for t in range(20)])
+    store.add_text(MARKER, "chat", f"{MARKER} wants something funny", "s#1")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        reader = psycopg.connect(pg_url)  # an open snapshot elsewhere would keep dead rows: none is open
+        reader.close()
+        report = store.erase(MARKER)
+        assert (report.profiles, report.events, report.texts, report.vectors) == (3, 20, 1, 1)
+        for table in ("recagent_profiles", "recagent_vectors", "recagent_events", "recagent_texts"):
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE user_id = %s", (MARKER,)).fetchone()[0] == 0
+            pages = conn.execute(f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int").fetchone()[0]
+            # Every line pointer on every heap page: no tuple (live or dead) still holds the user's bytes.
+            for page in range(pages):
+                rows = conn.execute(
+                    "SELECT t_data FROM heap_page_items(get_raw_page(%s, %s)) WHERE t_data IS NOT NULL",
+                    (table, page),
+                ).fetchall()
+                assert not any(MARKER.encode() in bytes(r[0]) for r in rows), (table, page)
+        assert conn.execute("SELECT count(*) FROM recagent_profiles WHERE user_id = 'keeper'").fetchone()[0] == 1
+    assert store.load("keeper") is not None and store.load(MARKER) is None and store.events(MARKER) == []
+    store.close()
+
+
+def test_postgres_erase_with_vacuum_full_leaves_no_byte_in_the_data_files(pg_url: str, pg_server) -> None:
+    import psycopg
+
+    store = PostgresProfileStore(pg_url, vacuum_full=True)
+    for n in range(3):
+        store.save(_profile(MARKER, n))
+    store.save(_profile("keeper", 1))
+    store.add_text(MARKER, "chat", f"{MARKER} wants something funny", "s#1")
+    store.erase(MARKER)
+    store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # every page written to its file
+        database = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+    files = [f for f in (pg_server.root / "data" / "base" / str(database)).iterdir() if f.is_file()]
+    assert files and not [f.name for f in files if MARKER.encode() in f.read_bytes()]
+    # The write-ahead log still has them until it is recycled: that (and backups, replicas) is the operator's.
+    wal = (pg_server.root / "data" / "pg_wal").glob("0*")
+    assert any(MARKER.encode() in f.read_bytes() for f in wal)
+
+
 def _writer_process(path: str, n: int) -> None:
-    store = ProfileStore(path)
+    store = _open(path)
     for i in range(n):
         store.save(_profile("proc-writer", i))
+    store.close()
 
 
-def test_concurrent_readers_and_writers_do_not_corrupt(tmp_path: Path) -> None:
-    path = tmp_path / "p.sqlite"
-    store = ProfileStore(path)
+def test_concurrent_readers_and_writers_do_not_corrupt(make_store) -> None:
+    path = make_store()
+    store = _open(path)
     store.save(_profile("ann", 0))
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -126,11 +208,12 @@ def test_concurrent_readers_and_writers_do_not_corrupt(tmp_path: Path) -> None:
     assert store.integrity_check() == "ok"
     assert [v.version for v in store.history("ann")][-1] == 81
     assert store.load("proc-writer").event_count == 39  # type: ignore[union-attr]
+    store.close()
 
 
-def test_noise_on_stored_vectors(tmp_path: Path) -> None:
-    clean = ProfileStore(tmp_path / "clean.sqlite")
-    noisy = ProfileStore(tmp_path / "noisy.sqlite", noise_epsilon=0.5, seed=1)
+def test_noise_on_stored_vectors(make_store) -> None:
+    clean = _open(make_store("clean"))
+    noisy = _open(make_store("noisy"), noise_epsilon=0.5, seed=1)
     profile = _profile("ann", 3)
     clean.save(profile)
     noisy.save(profile)
@@ -138,8 +221,11 @@ def test_noise_on_stored_vectors(tmp_path: Path) -> None:
     blurred = np.asarray(noisy.load("ann").vector)  # type: ignore[union-attr]
     assert np.allclose(exact, profile.vector, atol=1e-6)
     assert abs(np.linalg.norm(blurred) - 1) < 1e-5 and not np.allclose(blurred, exact, atol=1e-2)
+    bad = _open(make_store("bad"), noise_epsilon=0.0)
     with pytest.raises(ValueError):
-        ProfileStore(tmp_path / "bad.sqlite", noise_epsilon=0.0).save(profile)
+        bad.save(profile)
+    for store in (clean, noisy, bad):
+        store.close()
 
 
 def test_version_0_profiles_still_load() -> None:

@@ -8,6 +8,27 @@ import pytest
 
 from recagent.retrieval import Catalog, IndexFileError, Item, ItemFilter, ItemIndex
 
+BACKENDS = ["faiss", "pgvector"]
+
+
+@pytest.fixture(scope="module")
+def pg_ml100k(ml100k_index: ItemIndex, pg_server):
+    """ml-100k's text index written to a real PostgreSQL table under an HNSW index (pgvector)."""
+    from recagent.retrieval.pgvector import PgVectorIndex
+
+    url = pg_server.create_database("index_suite")
+    index = PgVectorIndex(
+        ml100k_index.catalog, ml100k_index.vectors, ml100k_index.meta.encoder, url, plan="index"
+    )
+    yield index
+    index.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def any_index(request: pytest.FixtureRequest, ml100k_index: ItemIndex) -> ItemIndex:
+    """The same catalogue and vectors searched by FAISS in this process or by pgvector in PostgreSQL."""
+    return ml100k_index if request.param == "faiss" else request.getfixturevalue("pg_ml100k")
+
 
 def test_flat_search_equals_brute_force(ml100k_index: ItemIndex, encoder) -> None:
     query = encoder.encode_one("a funny animated film for children")
@@ -18,10 +39,10 @@ def test_flat_search_equals_brute_force(ml100k_index: ItemIndex, encoder) -> Non
     assert scores == sorted(scores, reverse=True)
 
 
-def test_exclusions_and_filters(ml100k_index: ItemIndex, encoder) -> None:
+def test_exclusions_and_filters(any_index: ItemIndex, encoder) -> None:
     query = encoder.encode_one("scary horror movie")
-    top = [item.id for item, _ in ml100k_index.search(query, 5)]
-    hits = ml100k_index.search(
+    top = [item.id for item, _ in any_index.search(query, 5)]
+    hits = any_index.search(
         query, 20, exclude=set(top), item_filter=ItemFilter(exclude_genres=("Horror",), year_min=1990)
     )
     assert len(hits) == 20
@@ -31,13 +52,19 @@ def test_exclusions_and_filters(ml100k_index: ItemIndex, encoder) -> None:
         assert item.year is not None and item.year >= 1990
 
 
-def test_impossible_filter_returns_nothing(ml100k_index: ItemIndex) -> None:
-    hits = ml100k_index.search(ml100k_index.vectors[0], 5, item_filter=ItemFilter(year_min=2999))
+def test_impossible_filter_returns_nothing(any_index: ItemIndex) -> None:
+    hits = any_index.search(any_index.vectors[0], 5, item_filter=ItemFilter(year_min=2999))
     assert hits == []
+    assert any_index.search_batch(any_index.vectors[:2], 5, item_filter=ItemFilter(year_min=2999)) == [[], []]
 
 
-def test_hnsw_agrees_with_exact(ml100k_index: ItemIndex) -> None:
-    hnsw = ItemIndex(ml100k_index.catalog, ml100k_index.vectors, ml100k_index.meta.encoder, kind="hnsw")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hnsw_agrees_with_exact(backend: str, ml100k_index: ItemIndex, request: pytest.FixtureRequest) -> None:
+    hnsw = (
+        ItemIndex(ml100k_index.catalog, ml100k_index.vectors, ml100k_index.meta.encoder, kind="hnsw")
+        if backend == "faiss"
+        else request.getfixturevalue("pg_ml100k")
+    )
     queries = ml100k_index.vectors[:50]
     exact = ml100k_index.search_batch(queries, 10)
     approx = hnsw.search_batch(queries, 10)
@@ -54,6 +81,23 @@ def test_save_load_roundtrip(tmp_path: Path, ml100k_index: ItemIndex) -> None:
     assert loaded.catalog["1"] == ml100k_index.catalog["1"]
     query = ml100k_index.vectors[7]
     assert [i.id for i, _ in loaded.search(query, 5)] == [i.id for i, _ in ml100k_index.search(query, 5)]
+
+
+def test_pgvector_table_persists_and_open_reads_it_back(pg_ml100k, ml100k_index: ItemIndex) -> None:
+    from recagent.retrieval.pgvector import PgVectorIndex
+
+    reopened = PgVectorIndex.open(pg_ml100k.backend.url, pg_ml100k.backend.table, plan="index")
+    try:
+        assert reopened.catalog.ids == ml100k_index.catalog.ids
+        assert reopened.catalog["1"] == ml100k_index.catalog["1"]
+        assert np.array_equal(reopened.vectors, ml100k_index.vectors)
+        assert reopened.meta.encoder == ml100k_index.meta.encoder
+        query = ml100k_index.vectors[7]
+        got = reopened.search(query, 5)
+        assert [i.id for i, _ in got] == [i.id for i, _ in ml100k_index.search(query, 5)]
+        assert np.allclose([s for _, s in got], [s for _, s in ml100k_index.search(query, 5)], atol=1e-5)
+    finally:
+        reopened.close()
 
 
 def test_index_from_another_encoder_is_refused(tmp_path: Path) -> None:

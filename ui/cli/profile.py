@@ -69,8 +69,9 @@ def cmd_profile_erase(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     report = open_store(settings, args.dataset).erase(args.user)
+    where = "the PostgreSQL store" if settings.store_url is not None else settings.profile_store_path(args.dataset)
     print(
-        f"erased user {args.user} from {settings.profile_store_path(args.dataset)}: {report.profiles} profile versions, "
+        f"erased user {args.user} from {where}: {report.profiles} profile versions, "
         f"{report.vectors} vectors, {report.events} events, {report.texts} texts"
     )
     return 0
