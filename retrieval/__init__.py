@@ -18,7 +18,14 @@ if TYPE_CHECKING:
         load_dataset,
     )
     from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
-    from .errors import DataFileError, IndexFileError, RecagentError, UnknownItemError, UnknownUserError
+    from .errors import (
+        DataFileError,
+        ImageError,
+        IndexFileError,
+        RecagentError,
+        UnknownItemError,
+        UnknownUserError,
+    )
     from .events import (
         DEFAULT_TIES,
         Interaction,
@@ -30,6 +37,15 @@ if TYPE_CHECKING:
     )
     from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows, unit_vector
     from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
+    from .images import (
+        DEFAULT_IMAGE_ENCODER,
+        ImageEncoder,
+        ImageLimits,
+        decode_data_url,
+        decode_image,
+        encode_catalog_images,
+        read_image_ref,
+    )
     from .index import EXACT_MAX_ITEMS, IndexChoice, IndexMeta, ItemIndex, choose_index
     from .items import Catalog, Item, ItemFilter, load_catalog, natural_title, normalise_title
     from .reviews import Review, clothing_reviews_path, load_clothing_reviews
@@ -50,12 +66,16 @@ _LAZY = {
     "CFConfig": "hybrid",
     "Catalog": "items",
     "DEFAULT_ENCODER": "encoder",
+    "DEFAULT_IMAGE_ENCODER": "images",
     "DEFAULT_TIES": "events",
     "DataFileError": "errors",
     "Dataset": "datasets",
     "EXACT_MAX_ITEMS": "index",
     "EmbeddingCache": "encoder",
     "Encoder": "encoder",
+    "ImageEncoder": "images",
+    "ImageError": "errors",
+    "ImageLimits": "images",
     "IndexChoice": "index",
     "IndexFileError": "errors",
     "IndexMeta": "index",
@@ -80,7 +100,10 @@ _LAZY = {
     "clothing_reviews_path": "reviews",
     "configure_threads": "threads",
     "data_fingerprint": "sequential",
+    "decode_data_url": "images",
+    "decode_image": "images",
     "default_cache_dir": "encoder",
+    "encode_catalog_images": "images",
     "fit_als": "hybrid",
     "fit_collaborative": "hybrid",
     "fit_item2vec": "hybrid",
@@ -98,6 +121,7 @@ _LAZY = {
     "load_index": "fused",
     "natural_title": "items",
     "normalise_title": "items",
+    "read_image_ref": "images",
     "recency_query": "fused",
     "tie_key": "events",
     "unit_rows": "fused",
@@ -109,12 +133,16 @@ __all__ = [
     "CFConfig",
     "Catalog",
     "DEFAULT_ENCODER",
+    "DEFAULT_IMAGE_ENCODER",
     "DEFAULT_TIES",
     "DataFileError",
     "Dataset",
     "EXACT_MAX_ITEMS",
     "EmbeddingCache",
     "Encoder",
+    "ImageEncoder",
+    "ImageError",
+    "ImageLimits",
     "IndexChoice",
     "IndexFileError",
     "IndexMeta",
@@ -139,7 +167,10 @@ __all__ = [
     "clothing_reviews_path",
     "configure_threads",
     "data_fingerprint",
+    "decode_data_url",
+    "decode_image",
     "default_cache_dir",
+    "encode_catalog_images",
     "fit_als",
     "fit_collaborative",
     "fit_item2vec",
@@ -157,6 +188,7 @@ __all__ = [
     "load_index",
     "natural_title",
     "normalise_title",
+    "read_image_ref",
     "recency_query",
     "tie_key",
     "unit_rows",
