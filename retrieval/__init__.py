@@ -35,7 +35,15 @@ if TYPE_CHECKING:
         load_events,
         tie_key,
     )
-    from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows, unit_vector
+    from .fused import (
+        MultimodalIndex,
+        SequentialIndex,
+        fuse_sequential,
+        load_index,
+        recency_query,
+        unit_rows,
+        unit_vector,
+    )
     from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
     from .images import (
         DEFAULT_IMAGE_ENCODER,
@@ -85,6 +93,7 @@ _LAZY = {
     "ItemFilter": "items",
     "ItemIndex": "index",
     "LeaveOneOut": "split",
+    "MultimodalIndex": "fused",
     "Phase": "split",
     "RecagentError": "errors",
     "Review": "reviews",
@@ -152,6 +161,7 @@ __all__ = [
     "ItemFilter",
     "ItemIndex",
     "LeaveOneOut",
+    "MultimodalIndex",
     "Phase",
     "RecagentError",
     "Review",

@@ -32,6 +32,7 @@ EXPECTED: dict[str, list[str]] = {
         "ItemFilter",
         "ItemIndex",
         "LeaveOneOut",
+        "MultimodalIndex",
         "Phase",
         "RecagentError",
         "Review",
