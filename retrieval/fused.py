@@ -89,10 +89,19 @@ def fuse_sequential(
     return np.hstack(parts)
 
 
+def unit_image_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, zero rows kept; rows already of unit length (within 1e-5) are kept as they are,
+    so a saved and loaded index has the very same vectors."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    rescale = (norms > 0) & (np.abs(norms - 1.0) > 1e-5)
+    return np.where(rescale, matrix / np.where(norms > 0, norms, 1.0), matrix).astype(np.float32)
+
+
 def _image_block(image_vectors: np.ndarray, image_weight: float, count: int) -> np.ndarray:
     if len(image_vectors) != count:
         raise ValueError(f"{count} items but {len(image_vectors)} image vectors")
-    return np.float32(np.sqrt(image_weight)) * unit_rows(image_vectors)
+    return np.float32(np.sqrt(image_weight)) * image_vectors
 
 
 def _image_query_part(index: ItemIndex, image: np.ndarray | None, image_scale: float) -> np.ndarray:
@@ -129,7 +138,7 @@ class SequentialIndex(ItemIndex):
         self.text_vectors = np.ascontiguousarray(text_vectors, dtype=np.float32)
         self.item_vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         self.collab_vectors = None if collab_vectors is None else unit_rows(collab_vectors)
-        self.image_vectors = None if image_vectors is None else unit_rows(image_vectors)
+        self.image_vectors = None if image_vectors is None else unit_image_rows(image_vectors)
         fused = fuse_sequential(
             self.text_vectors,
             self.item_vectors,
@@ -275,7 +284,7 @@ class MultimodalIndex(ItemIndex):
             raise ValueError(f"image weight must be >= 0, got {image_weight}")
         self.image_weight = float(image_weight)
         self.text_vectors = np.ascontiguousarray(text_vectors, dtype=np.float32)
-        self.image_vectors = unit_rows(image_vectors)
+        self.image_vectors = unit_image_rows(image_vectors)
         fused = np.hstack(
             [self.text_vectors, _image_block(self.image_vectors, self.image_weight, len(self.text_vectors))]
         )

@@ -45,3 +45,9 @@ def write_photo_catalog(folder: Path, names: tuple[str, ...] = PHOTOS, fmt: str 
     path = folder / f"photos.{fmt}"
     path.write_text("id,title,image\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows), encoding="utf-8")
     return path
+
+
+def data_url(image: Image.Image) -> str:
+    import base64
+
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(image, quality=85)).decode()

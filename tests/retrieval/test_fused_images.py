@@ -87,7 +87,7 @@ def test_multimodal_index_finds_by_photo_alone_and_saves(tmp_path: Path) -> None
     index.save(tmp_path / "mm")
     loaded = load_index(tmp_path / "mm")
     assert isinstance(loaded, MultimodalIndex) and loaded.image_weight == 2.0
-    assert np.allclose(loaded.vectors, index.vectors, atol=1e-6)
+    assert np.array_equal(loaded.vectors, index.vectors)
 
 
 def test_fused_folder_keeps_its_image_block(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_fused_folder_keeps_its_image_block(tmp_path: Path) -> None:
     index.save(tmp_path / "f")
     loaded = load_index(tmp_path / "f")
     assert isinstance(loaded, SequentialIndex) and loaded.image_weight == 0.25 and loaded.image_dim == 16
-    assert np.allclose(loaded.vectors, index.vectors, atol=1e-6)
+    assert np.array_equal(loaded.vectors, index.vectors)
     # Re-saved without images, the folder forgets them.
     SequentialIndex(_catalog(10), index.text_vectors, index.item_vectors, "enc", 1.5).save(tmp_path / "f")
     assert load_index(tmp_path / "f").image_vectors is None

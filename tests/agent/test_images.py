@@ -1,0 +1,127 @@
+"""Images through the pipeline: an image-less catalogue is served exactly as before, a photo finds its item,
+a user's image taste steers their picks, and the factory rebuilds a folder whose image settings changed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import ImageOps
+
+from recagent.agent import RecommendationRequest, Recommender, Settings, build_recommender
+from recagent.agent.indexing import build_index, index_report
+from recagent.retrieval import (
+    Dataset,
+    Encoder,
+    ImageEncoder,
+    ImageError,
+    ItemIndex,
+    MultimodalIndex,
+    SequentialConfig,
+)
+from tests.conftest import TINY_SASREC
+from tests.retrieval.photos import data_url, jpeg_bytes, photo
+
+PHOTO_NAMES = ("chelsea", "coffee", "rocket", "astronaut", "clock", "coins", "brick", "colorwheel")
+
+
+def test_an_image_less_catalogue_is_served_bit_for_bit_as_before(
+    ml100k_served, ml100k: Dataset, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder, _, _ = ml100k_served
+    built = {}
+    for name, images in (("off", None), ("on", ImageEncoder(cache_dir=tmp_path / "img"))):
+        copy = tmp_path / name
+        shutil.copytree(folder, copy)  # the trained SASRec is reused: only the image switch differs
+        built[name] = build_index(
+            ml100k,
+            encoder,
+            copy,
+            SequentialConfig(**TINY_SASREC),
+            tune_users=300,
+            progress=False,
+            log=lambda _: None,
+            image_encoder=images,
+            image_weight=3.0,
+        )
+    (off, off_model), (on, on_model) = built["off"], built["on"]
+    assert type(off) is type(on) and on.image_vectors is None
+    assert np.array_equal(off.vectors, on.vectors)
+    report = index_report(tmp_path / "on")
+    assert report is not None and report.images == 0
+    assert off_model is not None and on_model is not None
+    rec_off = Recommender(off, encoder, None, histories=ml100k.by_user, sequence=off_model)
+    rec_on = Recommender(on, encoder, None, histories=ml100k.by_user, sequence=on_model)
+    for user in ("1", "2", "13", "405"):
+        for query in (None, "a funny 90s comedy"):
+            request = RecommendationRequest(user_id=user, query=query, k=10, justify=False)
+            a = [(r.item.id, r.score) for r in rec_off.recommend(request).recommendations]
+            b = [(r.item.id, r.score) for r in rec_on.recommend(request).recommendations]
+            assert a == b
+
+
+@pytest.fixture(scope="module")
+def photo_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A catalogue of photos with neutral titles (text cannot tell them apart), one extra item that is a
+    close-up of the cat, and a few events: user 'cat-person' liked the cat."""
+    folder = tmp_path_factory.mktemp("photo-shop")
+    (folder / "img").mkdir()
+    rows = []
+    for i, name in enumerate(PHOTO_NAMES):
+        (folder / "img" / f"{name}.jpg").write_bytes(jpeg_bytes(photo(name)))
+        rows.append(f"p{i},Product {i},img/{name}.jpg")
+    cat = photo("chelsea")
+    (folder / "img" / "closeup.jpg").write_bytes(jpeg_bytes(cat.crop((60, 20, 300, 260))))
+    rows.append("closeup,Product 99,img/closeup.jpg")
+    rows.append("no-photo,Product 100,")
+    catalog = folder / "shop.csv"
+    catalog.write_text("id,title,image\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    events = folder / "events.csv"
+    events.write_text(
+        "user_id,item_id,rating,timestamp\ncat-person,p0,5,1\ncat-person,p1,2,2\n", encoding="utf-8"
+    )
+    return catalog, events
+
+
+def _shop(photo_shop: tuple[Path, Path], cache: Path, **settings: object) -> Recommender:
+    catalog, events = photo_shop
+    return build_recommender(
+        catalog,
+        Settings(cache_dir=cache, llm_model="none", **settings),
+        events=events,
+        backend=None,
+        store=None,
+    )
+
+
+def test_more_like_this_photo_and_image_taste(photo_shop: tuple[Path, Path], tmp_path: Path) -> None:
+    rec = _shop(photo_shop, tmp_path)
+    assert isinstance(rec.index, MultimodalIndex)
+    for pos, name in enumerate(PHOTO_NAMES):
+        mirrored = data_url(ImageOps.mirror(photo(name)))
+        top = rec.recommend(RecommendationRequest(image=mirrored, k=1, justify=False)).recommendations[0]
+        assert top.item.id in ({f"p{pos}", "closeup"} if name == "chelsea" else {f"p{pos}"})
+    # The cat lover's picks, without a word: the close-up of the cat they liked comes first (image taste).
+    own = rec.recommend(RecommendationRequest(user_id="cat-person", k=3, justify=False)).recommendations
+    assert own[0].item.id == "closeup" and all(r.item.id not in ("p0", "p1") for r in own)
+    # Words and a photo together; a bad photo is a clear error.
+    both = rec.recommend(RecommendationRequest(query="product", image=data_url(photo("rocket")), k=1))
+    assert both.recommendations[0].item.id == "p2"
+    with pytest.raises(ImageError, match="corrupt|readable"):
+        rec.recommend(RecommendationRequest(image="data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==", k=1))
+    with pytest.raises(ValueError, match="data:image"):
+        RecommendationRequest(image="https://example.com/cat.jpg")
+
+
+def test_images_off_and_on_again_rebuild_the_folder(photo_shop: tuple[Path, Path], tmp_path: Path) -> None:
+    off = _shop(photo_shop, tmp_path, images=False)
+    assert type(off.index) is ItemIndex and off.images is None
+    with pytest.raises(ImageError, match="no item images"):
+        off.recommend(RecommendationRequest(image=data_url(photo("coffee")), k=1))
+    on = _shop(photo_shop, tmp_path, image_weight=2.0)
+    assert isinstance(on.index, MultimodalIndex) and on.index.image_weight == 2.0
+    assert np.array_equal(on.index.text_vectors, off.index.vectors)  # the text part is untouched
+    again = _shop(photo_shop, tmp_path, image_weight=2.0)
+    assert np.array_equal(again.index.vectors, on.index.vectors)
