@@ -22,9 +22,8 @@ from recagent.retrieval import (
     SequentialConfig,
 )
 from tests.conftest import TINY_SASREC
-from tests.retrieval.photos import data_url, jpeg_bytes, photo
-
-PHOTO_NAMES = ("chelsea", "coffee", "rocket", "astronaut", "clock", "coins", "brick", "colorwheel")
+from tests.retrieval.photos import PHOTO_SHOP as PHOTO_NAMES
+from tests.retrieval.photos import data_url, photo, write_photo_shop
 
 
 def test_an_image_less_catalogue_is_served_bit_for_bit_as_before(
@@ -64,25 +63,7 @@ def test_an_image_less_catalogue_is_served_bit_for_bit_as_before(
 
 @pytest.fixture(scope="module")
 def photo_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A catalogue of photos with neutral titles (text cannot tell them apart), one extra item that is a
-    close-up of the cat, and a few events: user 'cat-person' liked the cat."""
-    folder = tmp_path_factory.mktemp("photo-shop")
-    (folder / "img").mkdir()
-    rows = []
-    for i, name in enumerate(PHOTO_NAMES):
-        (folder / "img" / f"{name}.jpg").write_bytes(jpeg_bytes(photo(name)))
-        rows.append(f"p{i},Product {i},img/{name}.jpg")
-    cat = photo("chelsea")
-    (folder / "img" / "closeup.jpg").write_bytes(jpeg_bytes(cat.crop((60, 20, 300, 260))))
-    rows.append("closeup,Product 99,img/closeup.jpg")
-    rows.append("no-photo,Product 100,")
-    catalog = folder / "shop.csv"
-    catalog.write_text("id,title,image\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    events = folder / "events.csv"
-    events.write_text(
-        "user_id,item_id,rating,timestamp\ncat-person,p0,5,1\ncat-person,p1,2,2\n", encoding="utf-8"
-    )
-    return catalog, events
+    return write_photo_shop(tmp_path_factory.mktemp("photo-shop"))
 
 
 def _shop(photo_shop: tuple[Path, Path], cache: Path, **settings: object) -> Recommender:

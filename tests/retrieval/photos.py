@@ -51,3 +51,26 @@ def data_url(image: Image.Image) -> str:
     import base64
 
     return "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(image, quality=85)).decode()
+
+
+PHOTO_SHOP = ("chelsea", "coffee", "rocket", "astronaut", "clock", "coins", "brick", "colorwheel")
+
+
+def write_photo_shop(folder: Path) -> tuple[Path, Path]:
+    """A catalogue of photos with neutral titles (text cannot tell them apart: "Product 0", ...), one more item
+    that is a close-up of the cat, one without a photo, and an events file: 'cat-person' loved the cat (p0)
+    and did not like the coffee (p1). Returns (catalogue, events)."""
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, name in enumerate(PHOTO_SHOP):
+        (folder / "img" / f"{name}.jpg").write_bytes(jpeg_bytes(photo(name)))
+        rows.append(f"p{i},Product {i},img/{name}.jpg")
+    (folder / "img" / "closeup.jpg").write_bytes(jpeg_bytes(photo("chelsea").crop((60, 20, 300, 260))))
+    rows += ["closeup,Product 99,img/closeup.jpg", "no-photo,Product 100,"]
+    catalog = folder / "shop.csv"
+    catalog.write_text("id,title,image\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    events = folder / "events.csv"
+    events.write_text(
+        "user_id,item_id,rating,timestamp\ncat-person,p0,5,1\ncat-person,p1,2,2\n", encoding="utf-8"
+    )
+    return catalog, events
