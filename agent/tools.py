@@ -9,8 +9,11 @@ summary; :meth:`RecommendTool.recommend` returns the :class:`RecommendationResul
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -42,6 +45,12 @@ class RecommendArgs(BaseModel):
     year_min: int | None = Field(default=None, description="Only items from this year or later.")
     year_max: int | None = Field(default=None, description="Only items from this year or earlier.")
     diversity: Diversity = 0.0
+    image: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="A photo to find items that look like it: the path of a local image file the user "
+        "shared (or a data:image URL). Web URLs are not fetched.",
+    )
 
 
 class RecommendInput(RecommendArgs):
@@ -56,9 +65,11 @@ class RecommendInput(RecommendArgs):
     )
 
     def to_request(
-        self, session_id: str | None = None, history: list[str] | None = None
+        self, session_id: str | None = None, history: list[str] | None = None, image: str | None = None
     ) -> RecommendationRequest:
+        """The pipeline's request; ``image`` is the photo as a data URL (the tool reads ``self.image``'s file)."""
         return RecommendationRequest(
+            image=image,
             user_id=self.user_id,
             query=self.request,
             history=history or [],
@@ -125,6 +136,15 @@ def _binding(data: Any) -> Any:
     return data
 
 
+def _sniff_format(data: bytes) -> str:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return str(image.format or "jpeg")
+
+
 def profile_dict(profile: UserProfile) -> dict[str, Any]:
     """The profile as JSON-ready data, without its embedding vectors (long and meaningless to read)."""
     data = profile.model_dump(mode="json")
@@ -155,6 +175,11 @@ class RecommendTool(BaseTool):
         description="Set by RecommendTool(user_id=...) or bound=True: the tool acts for this caller only and "
         "its model-facing schema has no user_id.",
     )
+    image_root: Path | None = Field(
+        default=None,
+        description="Where the photos the tool may read live (a chat's upload folder): relative paths start "
+        "there and a path outside it is refused. None: any local image file (a trusted agent only).",
+    )
 
     _bind = model_validator(mode="before")(_binding)
 
@@ -162,15 +187,41 @@ class RecommendTool(BaseTool):
     def tool_call_schema(self) -> Any:
         return RecommendArgs if self.binding is not None else super().tool_call_schema
 
+    def photo_data_url(self, ref: str | None) -> str | None:
+        """The photo argument as the data URL the pipeline takes: a data URL as it is, a local file read
+        (inside ``image_root`` when set) and checked to be an image. Never fetches from the web."""
+        if ref is None or not ref.strip():
+            return None
+        if ref[:11].lower().startswith("data:image/"):
+            return ref
+        from recagent.retrieval.images import decode_image, read_image_ref
+
+        scheme, _, rest = ref.partition("://")
+        if rest and scheme.lower() != "file":
+            raise ToolException(
+                f"refused: {scheme}:// images are not fetched; pass a local file the user shared"
+            )
+        path = Path(unquote(urlparse(ref).path) if rest else ref).expanduser()
+        if self.image_root is not None:
+            root = self.image_root.resolve()
+            path = (root / path).resolve()
+            if not path.is_relative_to(root):
+                raise ToolException(f"refused: this tool reads photos only under {str(root)!r}")
+        data = read_image_ref(str(path))
+        decode_image(data)  # an image, not any file the model named
+        fmt = _sniff_format(data).lower()
+        return f"data:image/{fmt};base64," + base64.b64encode(data).decode("ascii")
+
     def recommend(self, **kwargs: Any) -> RecommendationResult:
         args = RecommendInput(**kwargs)
         if self.binding is not None:
             args.user_id = self.binding.check(self.name, args.user_id)
         try:
-            return self.recommender.recommend(args.to_request(self.session_id, self.history))
+            photo = self.photo_data_url(args.image)
+            return self.recommender.recommend(args.to_request(self.session_id, self.history, photo))
         except UnknownUserError as exc:
             raise ToolException(f"{exc}; ask what they are looking for and pass it as 'request'") from exc
-        except RecagentError as exc:
+        except RecagentError as exc:  # ImageError included: a missing or unreadable photo
             raise ToolException(str(exc)) from exc
 
     def _run(self, **kwargs: Any) -> tuple[str, dict[str, Any]]:
