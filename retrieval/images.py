@@ -202,7 +202,9 @@ class ImageEncoder:
         model_name: str = DEFAULT_IMAGE_ENCODER,
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
-        batch_size: int = 16,
+        # 1 on a CPU: benchmarks/bench_image.py measured batch 16 at about half the images/s of batch 1 on one
+        # thread (depthwise convolutions gain nothing from a batch; the larger activations miss the caches).
+        batch_size: int = 1,
         threads: int | None = None,
         limits: ImageLimits | None = None,
     ) -> None:
@@ -316,7 +318,9 @@ def encode_catalog_images(
     if not good:
         return None
     vectors = np.zeros((len(catalog), encoder.dim), np.float32)
-    batch = encoder.batch_size * 8
+    batch = max(
+        64, encoder.batch_size
+    )  # cache writes in chunks; the network sees encoder.batch_size at a time
     for start in range(0, len(good), batch):
         chunk = good[start : start + batch]
         vectors[[pos for pos, _ in chunk]] = encoder.encode_bytes([data for _, data in chunk])
