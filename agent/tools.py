@@ -9,7 +9,6 @@ summary; :meth:`RecommendTool.recommend` returns the :class:`RecommendationResul
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -136,15 +135,6 @@ def _binding(data: Any) -> Any:
     return data
 
 
-def _sniff_format(data: bytes) -> str:
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return str(image.format or "jpeg")
-
-
 def profile_dict(profile: UserProfile) -> dict[str, Any]:
     """The profile as JSON-ready data, without its embedding vectors (long and meaningless to read)."""
     data = profile.model_dump(mode="json")
@@ -194,7 +184,7 @@ class RecommendTool(BaseTool):
             return None
         if ref[:11].lower().startswith("data:image/"):
             return ref
-        from recagent.retrieval.images import decode_image, read_image_ref
+        from recagent.retrieval.images import image_data_url, read_image_ref
 
         scheme, _, rest = ref.partition("://")
         if rest and scheme.lower() != "file":
@@ -207,10 +197,7 @@ class RecommendTool(BaseTool):
             path = (root / path).resolve()
             if not path.is_relative_to(root):
                 raise ToolException(f"refused: this tool reads photos only under {str(root)!r}")
-        data = read_image_ref(str(path))
-        decode_image(data)  # an image, not any file the model named
-        fmt = _sniff_format(data).lower()
-        return f"data:image/{fmt};base64," + base64.b64encode(data).decode("ascii")
+        return image_data_url(read_image_ref(str(path)))  # checked to be an image, not any file it named
 
     def recommend(self, **kwargs: Any) -> RecommendationResult:
         args = RecommendInput(**kwargs)

@@ -172,6 +172,16 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> PILImage.Ima
         raise ImageError(f"corrupt image ({exc.__class__.__name__}: {str(exc)[:120]})") from None
 
 
+def image_data_url(data: bytes, limits: ImageLimits | None = None) -> str:
+    """``data:image/<format>;base64,...`` for encoded image bytes, checked to be an image first (ImageError)."""
+    from PIL import Image
+
+    decode_image(data, limits)
+    with Image.open(io.BytesIO(data)) as image:
+        fmt = str(image.format or "jpeg").lower()
+    return f"data:image/{fmt};base64," + base64.b64encode(data).decode("ascii")
+
+
 def preprocess(image: PILImage.Image, size: int = 224) -> np.ndarray:
     """EfficientNet-Lite's evaluation crop: the shorter side resized to size + 32 (bicubic), the centre
     ``size`` x ``size`` kept, then (x - 127) / 128 per channel; (3, size, size) float32."""

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -140,3 +142,24 @@ def test_bad_photos_are_422(client: openai.OpenAI) -> None:
     assert MAX_IMAGE_BYTES < len(big) * 3 // 4 < 1_000_000  # over the image limit, under the body limit
     too_large = _unprocessable(send(big))
     assert "larger than" in too_large["message"] or "more than" in too_large["message"]
+
+
+def test_cli_recommend_by_photo(tmp_path: Path) -> None:
+    catalog, events = write_photo_shop(tmp_path)
+    query = tmp_path / "my-photo.jpg"
+    ImageOps.mirror(photo("coins")).save(query, format="JPEG")
+    env = {**os.environ, "RECAGENT_CACHE_DIR": str(tmp_path / "cache"), "RECAGENT_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "recagent.ui.cli",
+        "recommend",
+        "--dataset",
+        str(catalog),
+        "--events",
+        str(events),
+    ]
+    args = ["--user", "someone-new", "--image", str(query), "-k", "2", "--no-llm", "--no-justify", "--json"]
+    out = subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["recommendations"][0]["item"]["id"] == "p5"
