@@ -240,6 +240,9 @@ def load_served_index(
         raise IndexFileError(
             f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
         )
+    index.catalog.root = (
+        dataset.catalog.root
+    )  # where relative image paths start (items.jsonl keeps them as written)
     if not isinstance(index, SequentialIndex):
         return index, None
     model = SequentialModel.load(folder, expected_fingerprint=data_fingerprint(split_of(dataset)))
