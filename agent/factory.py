@@ -66,9 +66,15 @@ def open_index(
         index, model = load_served_index(folder, dataset, settings.encoder)
         wants_images = image_encoder is not None and bool(catalog_image_refs(dataset.catalog))
         has_images = index.image_vectors is not None
-        if wants_images == has_images and (not has_images or index.image_weight == settings.image_weight):
+        report = index_report(folder)
+        built_with = None if report is None else report.image_encoder
+        same_encoder = image_encoder is None or built_with in (None, image_encoder.model_name)
+        if wants_images == has_images and (
+            not has_images or (index.image_weight == settings.image_weight and same_encoder)
+        ):
             return index, model
-        if wants_images and not has_images and _report_images(folder) == 0:
+        tried = report is not None and report.image_weight is not None and report.images == 0
+        if wants_images and not has_images and tried and same_encoder:
             return index, model  # built with images on, and none of them could be read: nothing to add
         log_to_stderr(f"{folder}: the image settings changed; rebuilding the index")
         return build()
@@ -78,11 +84,6 @@ def open_index(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
     return build()
-
-
-def _report_images(folder: Path) -> int | None:
-    report = index_report(folder)
-    return None if report is None or report.image_weight is None else report.images
 
 
 def make_backend(settings: Settings) -> LLMBackend | None:

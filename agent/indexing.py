@@ -68,6 +68,7 @@ class IndexReport(BaseModel):
     tune_users: int = 0
     images: int = Field(default=0, description="Items whose image is in the item space (0: no image block).")
     image_weight: float | None = None
+    image_encoder: str | None = None
     seconds: float = 0.0
 
 
@@ -171,7 +172,9 @@ def build_index(
             log(
                 f"{count:,} of {len(dataset.catalog):,} items have an image in the item space (λ {image_weight:g})"
             )
-        report = report.model_copy(update={"images": count, "image_weight": image_weight})
+        report = report.model_copy(
+            update={"images": count, "image_weight": image_weight, "image_encoder": image_encoder.model_name}
+        )
     if not sequential or len(dataset.events) < MIN_EVENTS_FOR_SEQUENTIAL:
         index = (
             ItemIndex(dataset.catalog, text, encoder.model_name, kind="auto")

@@ -236,6 +236,13 @@ class Recommender:
                 )
         return with_session(profile, session)
 
+    def words_in_image_space(self, query: str) -> np.ndarray | None:
+        """With a CLIP-family image encoder, the request's words as a vector in the image space (text → image
+        search: "a ginger cat" finds the pictures of one); None otherwise."""
+        if self.images is None or not self.images.encodes_text or self.index.image_vectors is None:
+            return None
+        return self.images.encode_text([self.redactor(query)])[0]
+
     def resolve_profile(self, request: RecommendationRequest) -> UserProfile:
         if request.user_id is not None and self.known_user(request.user_id):
             return self.profile(request.user_id)
@@ -245,7 +252,10 @@ class Recommender:
 
     def retrieve(self, profile: UserProfile, request: RecommendationRequest) -> list[tuple[Item, float]]:
         exclude = set(profile.seen) if request.exclude_seen else set()
-        query = self.query_vector(profile, request.query, self.photo_vector(request.image))
+        photo = self.photo_vector(request.image)
+        if photo is None and request.query:
+            photo = self.words_in_image_space(request.query)
+        query = self.query_vector(profile, request.query, photo)
         n = max(self.candidates, request.k)
         # Hard constraints the user stated in the conversation are retrieval filters, like the request's own.
         item_filter = request.filters.merged(profile.hard_filter())

@@ -31,7 +31,6 @@ from .errors import ImageError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-    from .efficientnet import EfficientNetLite0
     from .items import Catalog
 
 logger = logging.getLogger(__name__)
@@ -201,7 +200,12 @@ def preprocess(image: PILImage.Image, size: int = 224) -> np.ndarray:
 
 
 class ImageEncoder:
-    """Batched, L2-normalised 1280-d image embeddings (EfficientNet-Lite0's pooled head), cached on disk.
+    """Batched, L2-normalised image embeddings, cached on disk (model name + SHA-256 of the image's bytes).
+
+    ``model_name`` is ``efficientnet-lite0`` (the default: 1280-d, EfficientNet-Lite0's pooled head) or a local
+    folder holding a CLIP-family model in the sentence-transformers format (or a plain transformers CLIP
+    folder), whose text and image embeddings share one space: then :meth:`encode_text` puts a request's words
+    into the image block too (text → image search). Nothing is fetched from a hub.
 
     The network loads on first use. ``threads`` (the ``RECAGENT_THREADS`` setting, passed by the caller) sets
     torch's intra-op threads; None leaves them as configured.
@@ -218,34 +222,64 @@ class ImageEncoder:
         threads: int | None = None,
         limits: ImageLimits | None = None,
     ) -> None:
-        if model_name != DEFAULT_IMAGE_ENCODER:
-            raise ValueError(f"unknown image encoder {model_name!r} (available: {DEFAULT_IMAGE_ENCODER})")
         self.model_name = model_name
+        self.folder: Path | None = None
+        if model_name != DEFAULT_IMAGE_ENCODER:
+            folder = Path(model_name).expanduser()
+            if not (folder / "config.json").is_file():
+                raise ImageError(
+                    f"unknown image encoder {model_name!r}: use {DEFAULT_IMAGE_ENCODER!r} or a local folder with a "
+                    "CLIP model (sentence-transformers or transformers format); nothing is downloaded"
+                )
+            self.folder = folder.resolve()
         self.batch_size = max(1, batch_size)
         self.threads = threads
         self.limits = limits or ImageLimits()
-        self._model: EfficientNetLite0 | None = None
+        self._model: Any = None
+        self._dim: int | None = IMAGE_DIM if self.folder is None else None
         self._lock = threading.Lock()
         cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache = EmbeddingCache(cache_root / "embeddings.sqlite") if use_cache else None
-        self.dim = IMAGE_DIM
+
+    @property
+    def encodes_text(self) -> bool:
+        """True for a CLIP-family model: words can be matched against item images."""
+        return self.folder is not None
 
     @property
     def cache_model(self) -> str:
-        """The cache's model column: prefixed, so a text model of the same name never shares rows."""
-        return f"image:{self.model_name}"
+        """The cache's model column: prefixed, so a text model of the same name never shares rows; a local
+        folder adds a fingerprint of its files (names, sizes, times), so replaced weights are not served stale."""
+        if self.folder is None:
+            return f"image:{self.model_name}"
+        files = sorted((p.relative_to(self.folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                       for p in self.folder.rglob("*") if p.is_file())  # fmt: skip
+        stamp = hashlib.sha256(repr(files).encode()).hexdigest()[:16]
+        return f"image:{self.folder}@{stamp}"
 
     @property
-    def model(self) -> EfficientNetLite0:
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self._clip_encode(["dimension probe"]).shape[1])
+        return self._dim
+
+    @property
+    def model(self) -> Any:
+        """The EfficientNet-Lite0 network, or the CLIP model's SentenceTransformer."""
         with self._lock:
             if self._model is None:
                 if self.threads:
                     from .threads import configure_threads
 
                     configure_threads(self.threads)
-                from .efficientnet import load_efficientnet_lite0
+                if self.folder is None:
+                    from .efficientnet import load_efficientnet_lite0
 
-                self._model = load_efficientnet_lite0()
+                    self._model = load_efficientnet_lite0()
+                else:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
             return self._model
 
     def _forward(self, images: Sequence[PILImage.Image], head: bool) -> np.ndarray:
@@ -261,27 +295,42 @@ class ImageEncoder:
             outputs.append(out.numpy().astype(np.float32))
         return np.concatenate(outputs)
 
+    def _clip_encode(self, inputs: Sequence[Any]) -> np.ndarray:
+        vectors = self.model.encode(
+            list(inputs), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
     def encode_images(self, images: Sequence[PILImage.Image]) -> np.ndarray:
-        """Decoded images → an (n, 1280) float32 array of unit vectors (no cache: there are no bytes to key)."""
+        """Decoded images → an (n, dim) float32 array of unit vectors (no cache: there are no bytes to key)."""
         if not images:
             return np.zeros((0, self.dim), np.float32)
-        vectors = self._forward(images, head=False)
+        vectors = self._clip_encode(images) if self.folder is not None else self._forward(images, head=False)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0).astype(np.float32)
 
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts → unit vectors in the image space (CLIP-family models only; :attr:`encodes_text`)."""
+        if not self.encodes_text:
+            raise ValueError(f"{self.model_name} embeds images only; a CLIP-family model embeds text too")
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return self._clip_encode(texts)
+
     def encode_bytes(self, datas: Sequence[bytes]) -> np.ndarray:
-        """Encoded images (JPEG, PNG, ...) → (n, 1280) unit vectors; cached ones are neither decoded nor run.
+        """Encoded images (JPEG, PNG, ...) → (n, dim) unit vectors; cached ones are neither decoded nor run.
         Raises :class:`ImageError` for the first that cannot be decoded."""
         if not datas:
             return np.zeros((0, self.dim), np.float32)
         keys = [image_key(d) for d in datas]
-        cached = self.cache.get_many(self.cache_model, keys) if self.cache else {}
+        model_key = self.cache_model
+        cached = self.cache.get_many(model_key, keys) if self.cache else {}
         todo = dict(sorted({k: d for k, d in zip(keys, datas, strict=True) if k not in cached}.items()))
         if todo:
             decoded = [decode_image(d, self.limits) for d in todo.values()]
             fresh = dict(zip(todo, self.encode_images(decoded), strict=True))
             if self.cache:
-                self.cache.put_many(self.cache_model, fresh)
+                self.cache.put_many(model_key, fresh)
             cached.update(fresh)
         return np.stack([cached[k] for k in keys]).astype(np.float32, copy=False)
 
@@ -290,6 +339,8 @@ class ImageEncoder:
 
     def classify(self, images: Sequence[PILImage.Image]) -> np.ndarray:
         """ImageNet-1k logits (n, 1000): the sanity check that the weights and the architecture agree."""
+        if self.folder is not None:
+            raise ValueError("classify needs the EfficientNet-Lite0 encoder")
         return self._forward(images, head=True)
 
 
