@@ -67,7 +67,9 @@ class Settings(BaseSettings):
         "queries. A catalogue without images is served exactly as without this.",
     )
     image_encoder: str = Field(
-        default=DEFAULT_IMAGE_ENCODER, description="Image encoder: the bundled EfficientNet-Lite0 (1280-d)."
+        default=DEFAULT_IMAGE_ENCODER,
+        description="Image encoder: the bundled EfficientNet-Lite0 (1280-d), or a local folder with a CLIP-family "
+        "model (sentence-transformers format), whose text embeddings let words match item images too.",
     )
     image_weight: float = Field(
         default=1.0,
