@@ -138,3 +138,38 @@ def test_data_urls_and_limits() -> None:
         read_image_ref("http://127.0.0.1:9/x.png")
     with pytest.raises(ImageError, match="pixels"):
         decode_image(data, ImageLimits(max_pixels=100))
+
+
+def test_remote_images_only_when_allowed(tmp_path: Path, image_encoder: ImageEncoder) -> None:
+    """http(s) images are refused unless allowed; allowed, they are fetched (a real server on 127.0.0.1) with
+    the byte limit applied while reading."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "cat.jpg").write_bytes(jpeg_bytes(photo("chelsea")))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        path = tmp_path / "items.csv"
+        path.write_text(
+            f"id,title,image\ncat,Cat,{base}/cat.jpg\ngone,Gone,{base}/gone.jpg\n", encoding="utf-8"
+        )
+        catalog = load_catalog(path)
+        with pytest.warns(UserWarning) as offline:
+            assert encode_catalog_images(catalog, image_encoder) is None
+        assert [str(w.message).split(":")[0] for w in offline] == ["item 'cat'", "item 'gone'"]
+        assert all("offline" in str(w.message) for w in offline)
+        with pytest.warns(UserWarning, match="item 'gone': image skipped .*could not be fetched") as fetched:
+            vectors = encode_catalog_images(catalog, image_encoder, allow_remote=True)
+        assert len(fetched) == 1
+        assert vectors is not None and np.linalg.norm(vectors[0]) == pytest.approx(1, abs=1e-5)
+        assert not vectors[1].any()
+        with pytest.raises(ImageError, match="larger than"):
+            read_image_ref(f"{base}/cat.jpg", limits=ImageLimits(max_bytes=1000), allow_remote=True)
+    finally:
+        server.shutdown()
+        server.server_close()
