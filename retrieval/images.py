@@ -143,29 +143,29 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> PILImage.Ima
     limits = limits or ImageLimits()
     if len(data) > limits.max_bytes:
         raise ImageError(f"image is {len(data):,} bytes, more than {limits.max_bytes:,}")
+    # No warnings filter here (not thread-safe under the API's worker threads): the pixel limit is checked from
+    # the header below, and PIL's own bomb check (an error past twice its MAX_IMAGE_PIXELS) is caught.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.format not in IMAGE_FORMATS:
-                raise ImageError(
-                    f"unsupported image format {image.format!r} (use {', '.join(sorted(IMAGE_FORMATS))})"
-                )
-            width, height = image.size
-            if width * height > limits.max_pixels:
-                raise ImageError(f"image is {width}x{height} pixels, more than {limits.max_pixels:,}")
-            if width < 1 or height < 1:
-                raise ImageError("image has no pixels")
-            image.load()
-            if image.mode in ("RGBA", "LA", "P", "PA"):
-                # Transparent parts on white, as a card would show them, not on black.
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return Image.alpha_composite(background, rgba).convert("RGB")
-            return image.convert("RGB")
+        image = Image.open(io.BytesIO(data))
+        if image.format not in IMAGE_FORMATS:
+            raise ImageError(
+                f"unsupported image format {image.format!r} (use {', '.join(sorted(IMAGE_FORMATS))})"
+            )
+        width, height = image.size
+        if width * height > limits.max_pixels:
+            raise ImageError(f"image is {width}x{height} pixels, more than {limits.max_pixels:,}")
+        if width < 1 or height < 1:
+            raise ImageError("image has no pixels")
+        image.load()
+        if image.mode in ("RGBA", "LA", "P", "PA"):
+            # Transparent parts on white, as a card would show them, not on black.
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(background, rgba).convert("RGB")
+        return image.convert("RGB")
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (UnidentifiedImageError, Image.DecompressionBombError):
         raise ImageError("not a readable image (unknown format or too large)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"corrupt image ({exc.__class__.__name__}: {str(exc)[:120]})") from None
