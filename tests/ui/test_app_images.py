@@ -14,6 +14,8 @@ from recagent.ui.app import AppHandlers, card_html, create_app, image_dirs
 from tests.retrieval.photos import jpeg_bytes, photo, write_photo_shop
 from tests.ui.serve_process import free_port
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
@@ -59,3 +61,45 @@ def test_upload_a_photo_and_see_the_pictures(shop: Recommender, tmp_path: Path) 
     turns = list(AppHandlers(shop).respond("", [], "(new user)", 3, "", None, 0.0, str(not_a_photo)))
     history, _, picks, _ = turns[-1]
     assert "cannot be used" in str(history[-1]["content"]) and picks["result"] is None
+
+
+def test_a_person_uploads_a_photo_in_a_real_browser(shop: Recommender, tmp_path: Path) -> None:
+    """Headless Chromium: the cards of the opening picks show their pictures; a photo put into the Photo box
+    and sent brings the item that looks like it to the first card (screenshot in test-artifacts/)."""
+    from tests.ui.cdp import Browser
+
+    upload = tmp_path / "my-rocket.jpg"  # the page opens as cat-person, who has seen the cat and the coffee
+    upload.write_bytes(jpeg_bytes(ImageOps.mirror(photo("rocket"))))
+    demo = create_app(shop, warm_start=False)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                allowed_paths=image_dirs(shop), footer_links=[])  # fmt: skip
+    browser = Browser(tmp_path / "chromium")
+    try:
+        page = browser.open(f"http://127.0.0.1:{port}/")
+        page.wait_for("document.querySelectorAll('.rec-card').length >= 3", timeout=180)
+        loaded = "Array.from(document.querySelectorAll('img.rec-image')).filter(i => i.complete && i.naturalWidth > 0).length"
+        assert page.wait_for(f"{loaded} >= 3", timeout=60)
+        root = page.call("DOM.getDocument", depth=-1, pierce=True)["root"]["nodeId"]
+        node = page.call("DOM.querySelector", nodeId=root, selector="#photo input[type=file]")["nodeId"]
+        page.call("DOM.setFileInputFiles", files=[str(upload)], nodeId=node)
+        page.wait_for("document.querySelector('#photo img') !== null", timeout=60)
+        page.evaluate("document.querySelector('#send').click()")
+        page.wait_for(
+            "document.querySelector('#chat').innerText.includes('(more like this photo)')", timeout=120
+        )
+        first = "(document.querySelector('#card-0') || {innerText: ''}).innerText"
+        try:
+            page.wait_for(f"{first}.includes('1. Product 2')", 120)
+        except AssertionError:
+            raise AssertionError(f"first card: {page.evaluate(first)!r}") from None
+        assert page.wait_for(f"{loaded} >= 3", timeout=60)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = page.screenshot(ARTIFACTS / "gradio-photo.png")
+    finally:
+        browser.close()
+        demo.close()
+    from PIL import Image
+
+    lo, hi = Image.open(shot).convert("L").getextrema()
+    assert hi - lo > 100  # not blank
