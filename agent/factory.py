@@ -7,14 +7,17 @@ from pathlib import Path
 from recagent.retrieval import (
     Dataset,
     Encoder,
+    ImageEncoder,
     IndexFileError,
     ItemIndex,
     SequentialModel,
     configure_threads,
     load_dataset,
 )
+from recagent.retrieval.images import catalog_image_refs
+from recagent.retrieval.threads import log_to_stderr
 
-from .indexing import build_index, load_served_index
+from .indexing import build_index, index_report, load_served_index
 from .llm import LLMBackend
 from .llm.local_backend import LocalBackend
 from .profiles.store import ProfileStore
@@ -22,19 +25,65 @@ from .recommender import Recommender
 from .settings import Settings
 
 
+def make_image_encoder(settings: Settings) -> ImageEncoder | None:
+    """The image encoder when images are on (``RECAGENT_IMAGES``); the network loads on first use."""
+    if not settings.images:
+        return None
+    return ImageEncoder(
+        settings.image_encoder,
+        cache_dir=settings.cache_dir,
+        threads=settings.threads or None,
+        limits=settings.image_limits,
+    )
+
+
 def open_index(
-    dataset: Dataset, settings: Settings, encoder: Encoder, index_dir: Path | None = None
+    dataset: Dataset,
+    settings: Settings,
+    encoder: Encoder,
+    index_dir: Path | None = None,
+    image_encoder: ImageEncoder | None = None,
 ) -> tuple[ItemIndex, SequentialModel | None]:
-    """Load the dataset's index folder, building it first (text vectors, SASRec, λ) if it is missing."""
+    """Load the dataset's index folder, building it first (text vectors, images, SASRec, λ) if it is missing.
+
+    A folder whose image block disagrees with the settings (images switched on or off for a catalogue that has
+    them, another image weight) is rebuilt: the trained SASRec and the cached embeddings are reused."""
     folder = index_dir or settings.index_dir(dataset.name)
+
+    def build() -> tuple[ItemIndex, SequentialModel | None]:
+        return build_index(
+            dataset,
+            encoder,
+            folder,
+            settings.sasrec,
+            sequential=settings.sequential,
+            image_encoder=image_encoder,
+            image_weight=settings.image_weight,
+            image_allow_remote=settings.image_allow_remote,
+        )
+
     if (folder / "meta.json").exists():
-        return load_served_index(folder, dataset, settings.encoder)
+        index, model = load_served_index(folder, dataset, settings.encoder)
+        wants_images = image_encoder is not None and bool(catalog_image_refs(dataset.catalog))
+        has_images = index.image_vectors is not None
+        report = index_report(folder)
+        built_with = None if report is None else report.image_encoder
+        same_encoder = image_encoder is None or built_with in (None, image_encoder.model_name)
+        if wants_images == has_images and (
+            not has_images or (index.image_weight == settings.image_weight and same_encoder)
+        ):
+            return index, model
+        tried = report is not None and report.image_weight is not None and report.images == 0
+        if wants_images and not has_images and tried and same_encoder:
+            return index, model  # built with images on, and none of them could be read: nothing to add
+        log_to_stderr(f"{folder}: the image settings changed; rebuilding the index")
+        return build()
     # A folder the user named that holds something else is not ours to fill; the default folder is.
     if index_dir is not None and folder.exists() and any(folder.iterdir()):
         raise IndexFileError(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
-    return build_index(dataset, encoder, folder, settings.sasrec, sequential=settings.sequential)
+    return build()
 
 
 def make_backend(settings: Settings) -> LLMBackend | None:
@@ -74,7 +123,8 @@ def build_recommender(
     configure_threads(settings.threads or None)
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, events, ties=settings.ties)
     encoder = Encoder(settings.encoder, cache_dir=settings.cache_dir)
-    index, sequence = open_index(data, settings, encoder, index_dir)
+    images = make_image_encoder(settings)
+    index, sequence = open_index(data, settings, encoder, index_dir, images)
     if settings.index_url is not None:
         attach_index(index, settings, (index_dir or settings.index_dir(data.name)).name)
     llm = make_backend(settings) if backend == "auto" else backend
@@ -94,6 +144,7 @@ def build_recommender(
         ties=data.ties,
         rank_fusion=settings.rank_fusion,
         rank_batch=settings.rank_batch,
+        images=images if index.image_vectors is not None else None,
     )
 
 

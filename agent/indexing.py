@@ -20,15 +20,18 @@ from pydantic import BaseModel, Field
 from recagent.retrieval import (
     Dataset,
     Encoder,
+    ImageEncoder,
     IndexFileError,
     InteractionArrays,
     ItemIndex,
     LeaveOneOut,
+    MultimodalIndex,
     Phase,
     SequentialConfig,
     SequentialIndex,
     SequentialModel,
     data_fingerprint,
+    encode_catalog_images,
     fit_item2vec,
     fit_sequential,
     load_bundled_arrays,
@@ -63,6 +66,9 @@ class IndexReport(BaseModel):
     collab_weight: float | None = None
     tuning: list[TextWeightRow] = Field(default_factory=list)
     tune_users: int = 0
+    images: int = Field(default=0, description="Items whose image is in the item space (0: no image block).")
+    image_weight: float | None = None
+    image_encoder: str | None = None
     seconds: float = 0.0
 
 
@@ -141,16 +147,40 @@ def build_index(
     tune_users: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = log_to_stderr,
+    image_encoder: ImageEncoder | None = None,
+    image_weight: float = 1.0,
+    image_allow_remote: bool = False,
 ) -> tuple[ItemIndex, SequentialModel | None]:
-    """Encode the catalogue, train SASRec and item2vec on the TRAIN rows (SASRec resumable, in ``folder``),
-    choose the fusion weights on validation, save."""
+    """Encode the catalogue (text, and images with ``image_encoder``), train SASRec and item2vec on the TRAIN
+    rows (SASRec resumable, in ``folder``), choose the text and item2vec weights on validation, save.
+
+    The image block, when the catalogue has usable images, joins with ``image_weight`` (not tuned); without
+    images nothing changes, bit for bit."""
     start = time.perf_counter()
     text = encoder.encode([item.embedding_text() for item in dataset.catalog], show_progress=progress)
+    images = (
+        encode_catalog_images(dataset.catalog, image_encoder, allow_remote=image_allow_remote)
+        if image_encoder is not None
+        else None
+    )
     report = IndexReport(
         dataset=dataset.name, ties=dataset.ties, items=len(dataset.catalog), sequential=False
     )
+    if image_encoder is not None:  # recorded even when none could be used, so a load knows it was tried
+        count = 0 if images is None else int(np.count_nonzero(np.any(images != 0, axis=1)))
+        if count:
+            log(
+                f"{count:,} of {len(dataset.catalog):,} items have an image in the item space (λ {image_weight:g})"
+            )
+        report = report.model_copy(
+            update={"images": count, "image_weight": image_weight, "image_encoder": image_encoder.model_name}
+        )
     if not sequential or len(dataset.events) < MIN_EVENTS_FOR_SEQUENTIAL:
-        index = ItemIndex(dataset.catalog, text, encoder.model_name, kind="auto")
+        index = (
+            ItemIndex(dataset.catalog, text, encoder.model_name, kind="auto")
+            if images is None
+            else MultimodalIndex(dataset.catalog, text, images, encoder.model_name, image_weight, kind="auto")
+        )
         model = None
     else:
         split = split_of(dataset)
@@ -182,6 +212,8 @@ def build_index(
             kind="auto",
             collab_vectors=collab,
             collab_weight=collab_weight,
+            image_vectors=images,
+            image_weight=image_weight,
         )
         report = report.model_copy(
             update={
@@ -211,6 +243,9 @@ def load_served_index(
         raise IndexFileError(
             f"{folder}: holds another catalogue's items than {dataset.name!r}; rebuild it or pass its --index"
         )
+    index.catalog.root = (
+        dataset.catalog.root
+    )  # where relative image paths start (items.jsonl keeps them as written)
     if not isinstance(index, SequentialIndex):
         return index, None
     model = SequentialModel.load(folder, expected_fingerprint=data_fingerprint(split_of(dataset)))

@@ -13,11 +13,15 @@ import numpy as np
 from recagent.retrieval import (
     DEFAULT_TIES,
     Encoder,
+    ImageEncoder,
+    ImageError,
     Interaction,
     Item,
     ItemIndex,
     SequentialModel,
     TieBreak,
+    decode_data_url,
+    decode_image,
 )
 
 from .diversity import mmr_order
@@ -53,8 +57,11 @@ class Recommender:
         ties: TieBreak = DEFAULT_TIES,
         rank_fusion: float | None = None,
         rank_batch: int = 0,
+        images: ImageEncoder | None = None,
     ) -> None:
         self.index = index
+        # Encodes the photos requests send (the index's image block was built with the same network).
+        self.images = images
         # The behaviour part of the query: SASRec's state after the user's event sequence (None: text only).
         self.sequence = sequence
         # One redactor for every text this pipeline reads, stores or prompts with; the catalogue's titles are
@@ -230,9 +237,25 @@ class Recommender:
             self._profiles[user_id] = profile
             return profile
 
-    def query_vector(self, profile: UserProfile, query: str | None) -> np.ndarray:
-        """The retrieval query for a profile (and the request text): see :class:`QueryBuilder`."""
-        return self.queries.query_vector(profile, query)
+    def query_vector(
+        self, profile: UserProfile, query: str | None, photo: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The retrieval query for a profile (and the request text and photo): see :class:`QueryBuilder`."""
+        return self.queries.query_vector(profile, query, photo)
+
+    def photo_vector(self, image: str | None) -> np.ndarray | None:
+        """The request's photo (a data URL) as an image embedding; :class:`ImageError` (422 at the API) when it
+        is too large, cannot be decoded, or this catalogue has no images to match it against.
+
+        The photo is neither stored nor cached: only its vector lives, for this request."""
+        if image is None:
+            return None
+        if self.index.image_vectors is None or self.images is None:
+            raise ImageError(
+                "this catalogue has no item images, so a photo cannot be matched; describe it in words"
+            )
+        data = decode_data_url(image, self.images.limits.max_bytes)
+        return self.images.encode_images([decode_image(data, self.images.limits)])[0]
 
     def remember(self, profile: UserProfile, request: RecommendationRequest) -> UserProfile:
         """Apply the conversation (history + query) to the session part of the profile.
@@ -256,16 +279,26 @@ class Recommender:
                 )
         return with_session(profile, session)
 
+    def words_in_image_space(self, query: str) -> np.ndarray | None:
+        """With a CLIP-family image encoder, the request's words as a vector in the image space (text → image
+        search: "a ginger cat" finds the pictures of one); None otherwise."""
+        if self.images is None or not self.images.encodes_text or self.index.image_vectors is None:
+            return None
+        return self.images.encode_text([self.redactor(query)])[0]
+
     def resolve_profile(self, request: RecommendationRequest) -> UserProfile:
         if request.user_id is not None and self.known_user(request.user_id):
             return self.profile(request.user_id)
-        if request.user_id is not None and not request.query:
+        if request.user_id is not None and not request.query and request.image is None:
             raise UnknownUserError(f"unknown user {request.user_id!r}")
         return UserProfile(user_id=request.user_id or "anonymous")
 
     def retrieve(self, profile: UserProfile, request: RecommendationRequest) -> list[tuple[Item, float]]:
         exclude = set(profile.seen) if request.exclude_seen else set()
-        query = self.query_vector(profile, request.query)
+        photo = self.photo_vector(request.image)
+        if photo is None and request.query:
+            photo = self.words_in_image_space(request.query)
+        query = self.query_vector(profile, request.query, photo)
         n = max(self.candidates, request.k)
         # Hard constraints the user stated in the conversation are retrieval filters, like the request's own.
         item_filter = request.filters.merged(profile.hard_filter())

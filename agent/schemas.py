@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from recagent.retrieval.items import Item, ItemFilter
 
@@ -16,6 +16,9 @@ from .profiles.profile import Evidence
 
 MAX_K = 20
 MAX_JUSTIFICATION_CHARS = 280
+# A photo travels as a data URL: base64 is 4/3 of the bytes, so this bounds a request's photo at about 6 MB
+# (the byte and pixel limits that apply are the settings' image_max_bytes / image_max_pixels).
+MAX_IMAGE_URL_CHARS = 8_000_000
 
 Diversity = Annotated[
     float,
@@ -52,6 +55,21 @@ class RecommendationRequest(BaseModel):
     exclude_seen: bool = True
     justify: bool = True
     diversity: Diversity = 0.0
+    image: str | None = Field(
+        default=None,
+        max_length=MAX_IMAGE_URL_CHARS,
+        description="A photo to find items like ('more like this photo'): a data:image/...;base64 URL. "
+        "Remote URLs are refused (recagent runs offline).",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _data_url(cls, value: str | None) -> str | None:
+        if value is not None and not value[:11].lower().startswith("data:image/"):
+            raise ValueError(
+                "image must be a data:image/...;base64 URL; remote and file URLs are refused (recagent runs offline)"
+            )
+        return value
 
 
 class Recommendation(BaseModel):

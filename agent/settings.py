@@ -17,7 +17,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recagent.retrieval import DEFAULT_ENCODER, DEFAULT_TIES, SequentialConfig, TieBreak, default_cache_dir
+from recagent.retrieval import (
+    DEFAULT_ENCODER,
+    DEFAULT_IMAGE_ENCODER,
+    DEFAULT_TIES,
+    ImageLimits,
+    SequentialConfig,
+    TieBreak,
+    default_cache_dir,
+)
 
 # Defaults the process must have before transformers, tokenizers or gradio are imported.
 PROCESS_DEFAULTS: dict[str, str] = {
@@ -52,6 +60,33 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models, embeddings and indexes.")
     encoder: str = Field(
         default=DEFAULT_ENCODER, description="Text encoder: the bundled all-MiniLM-L6-v2 or a local folder."
+    )
+    images: bool = Field(
+        default=True,
+        description="Encode the catalogue's images (its image column) into the item space and accept photos as "
+        "queries. A catalogue without images is served exactly as without this.",
+    )
+    image_encoder: str = Field(
+        default=DEFAULT_IMAGE_ENCODER,
+        description="Image encoder: the bundled EfficientNet-Lite0 (1280-d), or a local folder with a CLIP-family "
+        "model (sentence-transformers format), whose text embeddings let words match item images too.",
+    )
+    image_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="λ of the image block: score += λ × cos(photo or image taste, item image). Not tuned: no "
+        "offline data here has images and behaviour together.",
+    )
+    image_allow_remote: bool = Field(
+        default=False,
+        description="Fetch http(s) catalogue images when building an index (off: recagent runs offline; such "
+        "images are skipped with a warning). Photos sent to the API must always be data URLs.",
+    )
+    image_max_bytes: int = Field(
+        default=5_000_000, ge=1024, description="Largest image accepted (catalogue file or photo), in bytes."
+    )
+    image_max_pixels: int = Field(
+        default=40_000_000, ge=1, description="Largest image accepted, in decoded pixels (width × height)."
     )
     llm_model: str = Field(
         default="smollm2", description="'smollm2' (bundled), a local model folder or a hub id already cached."
@@ -202,6 +237,10 @@ class Settings(BaseSettings):
     def _unset_fusion(cls, value: object) -> object:
         # An environment variable cannot be None; RECAGENT_RANK_FUSION=none selects the LLM's order alone.
         return None if isinstance(value, str) and value.strip().lower() in {"", "none", "null"} else value
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=self.image_max_bytes, max_pixels=self.image_max_pixels)
 
     @property
     def index_root(self) -> Path:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -42,6 +44,12 @@ class RecommendArgs(BaseModel):
     year_min: int | None = Field(default=None, description="Only items from this year or later.")
     year_max: int | None = Field(default=None, description="Only items from this year or earlier.")
     diversity: Diversity = 0.0
+    image: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="A photo to find items that look like it: the path of a local image file the user "
+        "shared (or a data:image URL). Web URLs are not fetched.",
+    )
 
 
 class RecommendInput(RecommendArgs):
@@ -56,9 +64,11 @@ class RecommendInput(RecommendArgs):
     )
 
     def to_request(
-        self, session_id: str | None = None, history: list[str] | None = None
+        self, session_id: str | None = None, history: list[str] | None = None, image: str | None = None
     ) -> RecommendationRequest:
+        """The pipeline's request; ``image`` is the photo as a data URL (the tool reads ``self.image``'s file)."""
         return RecommendationRequest(
+            image=image,
             user_id=self.user_id,
             query=self.request,
             history=history or [],
@@ -155,6 +165,11 @@ class RecommendTool(BaseTool):
         description="Set by RecommendTool(user_id=...) or bound=True: the tool acts for this caller only and "
         "its model-facing schema has no user_id.",
     )
+    image_root: Path | None = Field(
+        default=None,
+        description="Where the photos the tool may read live (a chat's upload folder): relative paths start "
+        "there and a path outside it is refused. None: any local image file (a trusted agent only).",
+    )
 
     _bind = model_validator(mode="before")(_binding)
 
@@ -162,15 +177,38 @@ class RecommendTool(BaseTool):
     def tool_call_schema(self) -> Any:
         return RecommendArgs if self.binding is not None else super().tool_call_schema
 
+    def photo_data_url(self, ref: str | None) -> str | None:
+        """The photo argument as the data URL the pipeline takes: a data URL as it is, a local file read
+        (inside ``image_root`` when set) and checked to be an image. Never fetches from the web."""
+        if ref is None or not ref.strip():
+            return None
+        if ref[:11].lower().startswith("data:image/"):
+            return ref
+        from recagent.retrieval.images import image_data_url, read_image_ref
+
+        scheme, _, rest = ref.partition("://")
+        if rest and scheme.lower() != "file":
+            raise ToolException(
+                f"refused: {scheme}:// images are not fetched; pass a local file the user shared"
+            )
+        path = Path(unquote(urlparse(ref).path) if rest else ref).expanduser()
+        if self.image_root is not None:
+            root = self.image_root.resolve()
+            path = (root / path).resolve()
+            if not path.is_relative_to(root):
+                raise ToolException(f"refused: this tool reads photos only under {str(root)!r}")
+        return image_data_url(read_image_ref(str(path)))  # checked to be an image, not any file it named
+
     def recommend(self, **kwargs: Any) -> RecommendationResult:
         args = RecommendInput(**kwargs)
         if self.binding is not None:
             args.user_id = self.binding.check(self.name, args.user_id)
         try:
-            return self.recommender.recommend(args.to_request(self.session_id, self.history))
+            photo = self.photo_data_url(args.image)
+            return self.recommender.recommend(args.to_request(self.session_id, self.history, photo))
         except UnknownUserError as exc:
             raise ToolException(f"{exc}; ask what they are looking for and pass it as 'request'") from exc
-        except RecagentError as exc:
+        except RecagentError as exc:  # ImageError included: a missing or unreadable photo
             raise ToolException(str(exc)) from exc
 
     def _run(self, **kwargs: Any) -> tuple[str, dict[str, Any]]:

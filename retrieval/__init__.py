@@ -18,7 +18,14 @@ if TYPE_CHECKING:
         load_dataset,
     )
     from .encoder import DEFAULT_ENCODER, EmbeddingCache, Encoder, default_cache_dir
-    from .errors import DataFileError, IndexFileError, RecagentError, UnknownItemError, UnknownUserError
+    from .errors import (
+        DataFileError,
+        ImageError,
+        IndexFileError,
+        RecagentError,
+        UnknownItemError,
+        UnknownUserError,
+    )
     from .events import (
         DEFAULT_TIES,
         Interaction,
@@ -28,8 +35,25 @@ if TYPE_CHECKING:
         load_events,
         tie_key,
     )
-    from .fused import SequentialIndex, fuse_sequential, load_index, recency_query, unit_rows, unit_vector
+    from .fused import (
+        MultimodalIndex,
+        SequentialIndex,
+        fuse_sequential,
+        load_index,
+        recency_query,
+        unit_rows,
+        unit_vector,
+    )
     from .hybrid import CFConfig, fit_als, fit_collaborative, fit_item2vec, fuse
+    from .images import (
+        DEFAULT_IMAGE_ENCODER,
+        ImageEncoder,
+        ImageLimits,
+        decode_data_url,
+        decode_image,
+        encode_catalog_images,
+        read_image_ref,
+    )
     from .index import EXACT_MAX_ITEMS, IndexChoice, IndexMeta, ItemIndex, choose_index
     from .items import Catalog, Item, ItemFilter, load_catalog, natural_title, normalise_title
     from .pgvector import PgVectorBackend, PgVectorIndex, attach_pgvector
@@ -51,12 +75,16 @@ _LAZY = {
     "CFConfig": "hybrid",
     "Catalog": "items",
     "DEFAULT_ENCODER": "encoder",
+    "DEFAULT_IMAGE_ENCODER": "images",
     "DEFAULT_TIES": "events",
     "DataFileError": "errors",
     "Dataset": "datasets",
     "EXACT_MAX_ITEMS": "index",
     "EmbeddingCache": "encoder",
     "Encoder": "encoder",
+    "ImageEncoder": "images",
+    "ImageError": "errors",
+    "ImageLimits": "images",
     "IndexChoice": "index",
     "IndexFileError": "errors",
     "IndexMeta": "index",
@@ -66,6 +94,7 @@ _LAZY = {
     "ItemFilter": "items",
     "ItemIndex": "index",
     "LeaveOneOut": "split",
+    "MultimodalIndex": "fused",
     "Phase": "split",
     "PgVectorBackend": "pgvector",
     "PgVectorIndex": "pgvector",
@@ -84,7 +113,10 @@ _LAZY = {
     "clothing_reviews_path": "reviews",
     "configure_threads": "threads",
     "data_fingerprint": "sequential",
+    "decode_data_url": "images",
+    "decode_image": "images",
     "default_cache_dir": "encoder",
+    "encode_catalog_images": "images",
     "fit_als": "hybrid",
     "fit_collaborative": "hybrid",
     "fit_item2vec": "hybrid",
@@ -102,6 +134,7 @@ _LAZY = {
     "load_index": "fused",
     "natural_title": "items",
     "normalise_title": "items",
+    "read_image_ref": "images",
     "recency_query": "fused",
     "tie_key": "events",
     "unit_rows": "fused",
@@ -113,12 +146,16 @@ __all__ = [
     "CFConfig",
     "Catalog",
     "DEFAULT_ENCODER",
+    "DEFAULT_IMAGE_ENCODER",
     "DEFAULT_TIES",
     "DataFileError",
     "Dataset",
     "EXACT_MAX_ITEMS",
     "EmbeddingCache",
     "Encoder",
+    "ImageEncoder",
+    "ImageError",
+    "ImageLimits",
     "IndexChoice",
     "IndexFileError",
     "IndexMeta",
@@ -128,6 +165,7 @@ __all__ = [
     "ItemFilter",
     "ItemIndex",
     "LeaveOneOut",
+    "MultimodalIndex",
     "PgVectorBackend",
     "PgVectorIndex",
     "Phase",
@@ -146,7 +184,10 @@ __all__ = [
     "clothing_reviews_path",
     "configure_threads",
     "data_fingerprint",
+    "decode_data_url",
+    "decode_image",
     "default_cache_dir",
+    "encode_catalog_images",
     "fit_als",
     "fit_collaborative",
     "fit_item2vec",
@@ -164,6 +205,7 @@ __all__ = [
     "load_index",
     "natural_title",
     "normalise_title",
+    "read_image_ref",
     "recency_query",
     "tie_key",
     "unit_rows",

@@ -29,3 +29,7 @@ class UnknownItemError(RecagentError, KeyError):
 
 class UnknownUserError(RecagentError, KeyError):
     """A user with no history when the request gives nothing else to go on."""
+
+
+class ImageError(DataFileError):
+    """An image that cannot be used: missing, not an image, too large, or remote while fetching is off."""

@@ -10,6 +10,13 @@ similarity to a recency-weighted mean of the user's last items (λt, λc chosen 
 the text part up when the user is asking for something in a conversation). A user without history has no state
 ``h`` and no ``q``: the query is text only. An item the models never saw (added after training) has ``e = c = 0``
 and is found through its text alone. ``λt = λc = 0`` is SASRec exactly.
+
+Images (issue 17) add one more block, ``√λi · v_i`` (EfficientNet-Lite0, unit; zero for an item without a usable
+image), and the query ``√λi · u · v`` where ``v`` is a photo the user sent or their image taste (the unit mean
+image vector of the items they liked): ``+ λi · u · cos(v, v_i)``. When the catalogue has no images the block
+is not there at all, so the vectors and the ranking are those without images, bit for bit.
+:class:`MultimodalIndex` is text ⊕ image for a catalogue without events. λi is a setting
+(``RECAGENT_IMAGE_WEIGHT``), not tuned: no offline set here has both images and behaviour.
 """
 
 from __future__ import annotations
@@ -62,9 +69,13 @@ def fuse_sequential(
     text_weight: float,
     collab_vectors: np.ndarray | None = None,
     collab_weight: float = 0.0,
+    image_vectors: np.ndarray | None = None,
+    image_weight: float = 0.0,
 ) -> np.ndarray:
-    if text_weight < 0 or collab_weight < 0:
-        raise ValueError(f"weights must be >= 0, got text {text_weight}, collaborative {collab_weight}")
+    if text_weight < 0 or collab_weight < 0 or image_weight < 0:
+        raise ValueError(
+            f"weights must be >= 0, got text {text_weight}, collaborative {collab_weight}, image {image_weight}"
+        )
     if len(text_vectors) != len(item_vectors):
         raise ValueError(f"{len(text_vectors)} text vectors but {len(item_vectors)} sequential vectors")
     parts = [
@@ -73,7 +84,30 @@ def fuse_sequential(
     ]
     if collab_vectors is not None:
         parts.append(np.float32(np.sqrt(collab_weight)) * unit_rows(collab_vectors))
+    if image_vectors is not None:
+        parts.append(_image_block(image_vectors, image_weight, len(text_vectors)))
     return np.hstack(parts)
+
+
+def unit_image_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, zero rows kept; rows already of unit length (within 1e-5) are kept as they are,
+    so a saved and loaded index has the very same vectors."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    rescale = (norms > 0) & (np.abs(norms - 1.0) > 1e-5)
+    return np.where(rescale, matrix / np.where(norms > 0, norms, 1.0), matrix).astype(np.float32)
+
+
+def _image_block(image_vectors: np.ndarray, image_weight: float, count: int) -> np.ndarray:
+    if len(image_vectors) != count:
+        raise ValueError(f"{count} items but {len(image_vectors)} image vectors")
+    return np.float32(np.sqrt(image_weight)) * image_vectors
+
+
+def _image_query_part(index: ItemIndex, image: np.ndarray | None, image_scale: float) -> np.ndarray:
+    if image is None:
+        return np.zeros(index.image_dim, np.float32)
+    return (np.sqrt(index.image_weight) * image_scale * np.asarray(image, np.float32)).astype(np.float32)
 
 
 class SequentialIndex(ItemIndex):
@@ -95,14 +129,24 @@ class SequentialIndex(ItemIndex):
         nlist: int = 0,
         nprobe: int = 32,
         refine_factor: int = 8,
+        image_vectors: np.ndarray | None = None,
+        image_weight: float = 0.0,
     ) -> None:
         self.text_weight = float(text_weight)
         self.collab_weight = float(collab_weight)
+        self.image_weight = float(image_weight)
         self.text_vectors = np.ascontiguousarray(text_vectors, dtype=np.float32)
         self.item_vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         self.collab_vectors = None if collab_vectors is None else unit_rows(collab_vectors)
+        self.image_vectors = None if image_vectors is None else unit_image_rows(image_vectors)
         fused = fuse_sequential(
-            self.text_vectors, self.item_vectors, self.text_weight, self.collab_vectors, self.collab_weight
+            self.text_vectors,
+            self.item_vectors,
+            self.text_weight,
+            self.collab_vectors,
+            self.collab_weight,
+            self.image_vectors,
+            self.image_weight,
         )
         super().__init__(
             catalog,
@@ -147,6 +191,8 @@ class SequentialIndex(ItemIndex):
         state: np.ndarray | None = None,
         text_scale: float = 1.0,
         collab: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+        image_scale: float = 1.0,
     ) -> np.ndarray:
         parts = [
             np.zeros(self.text_dim, np.float32)
@@ -160,6 +206,8 @@ class SequentialIndex(ItemIndex):
                 if collab is None
                 else np.sqrt(self.collab_weight) * np.asarray(collab, np.float32)
             )
+        if self.image_vectors is not None:
+            parts.append(_image_query_part(self, image, image_scale))
         return np.concatenate(parts).astype(np.float32)
 
     def save(self, folder: str | Path) -> Path:
@@ -169,7 +217,13 @@ class SequentialIndex(ItemIndex):
         np.save(folder / "item_vectors.npy", self.item_vectors)
         if self.collab_vectors is not None:
             np.save(folder / "collab_vectors.npy", self.collab_vectors)
-        weights = {"text_weight": self.text_weight, "collab_weight": self.collab_weight}
+        if self.image_vectors is not None:
+            np.save(folder / "image_vectors.npy", self.image_vectors)
+        else:
+            (folder / "image_vectors.npy").unlink(missing_ok=True)
+        weights: dict[str, float] = {"text_weight": self.text_weight, "collab_weight": self.collab_weight}
+        if self.image_vectors is not None:
+            weights["image_weight"] = self.image_weight
         (folder / "fused.json").write_text(json.dumps(weights), encoding="utf-8")
         return super().save(folder)
 
@@ -183,6 +237,8 @@ class SequentialIndex(ItemIndex):
             items = np.load(folder / "item_vectors.npy", allow_pickle=False)
             collab_path = folder / "collab_vectors.npy"
             collab = np.load(collab_path, allow_pickle=False) if collab_path.exists() else None
+            image_path = folder / "image_vectors.npy"
+            image = np.load(image_path, allow_pickle=False) if image_path.exists() else None
         except (OSError, ValueError) as exc:
             raise IndexFileError(f"{folder}: not a fused index folder ({exc})") from None
         return cls(
@@ -200,11 +256,121 @@ class SequentialIndex(ItemIndex):
             nlist=base.meta.nlist,
             nprobe=base.meta.nprobe,
             refine_factor=base.meta.refine_factor,
+            image_vectors=image,
+            image_weight=float(config.get("image_weight", 0.0)),
         )
 
 
+class MultimodalIndex(ItemIndex):
+    """Text ⊕ image for a catalogue without behaviour: ``[text_i, √λi · v_i]``, queried by words, a photo, or
+    both (module docstring)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        text_vectors: np.ndarray,
+        image_vectors: np.ndarray,
+        encoder: str,
+        image_weight: float = 1.0,
+        kind: IndexKind = "flat",
+        hnsw_m: int = 32,
+        ef_search: int = 64,
+        prebuilt: Any = None,
+        nlist: int = 0,
+        nprobe: int = 32,
+        refine_factor: int = 8,
+    ) -> None:
+        if image_weight < 0:
+            raise ValueError(f"image weight must be >= 0, got {image_weight}")
+        self.image_weight = float(image_weight)
+        self.text_vectors = np.ascontiguousarray(text_vectors, dtype=np.float32)
+        self.image_vectors = unit_image_rows(image_vectors)
+        fused = np.hstack(
+            [self.text_vectors, _image_block(self.image_vectors, self.image_weight, len(self.text_vectors))]
+        )
+        super().__init__(
+            catalog,
+            fused,
+            encoder,
+            kind,
+            hnsw_m,
+            ef_search,
+            prebuilt=prebuilt,
+            nlist=nlist,
+            nprobe=nprobe,
+            refine_factor=refine_factor,
+        )
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.text_vectors.shape[1])
+
+    def text_vector(self, item_id: str) -> np.ndarray:
+        return self.text_vectors[self.catalog.position(item_id)]
+
+    def text_vectors_for(self, item_ids: list[str]) -> np.ndarray:
+        return self.text_vectors[[self.catalog.position(i) for i in item_ids]]
+
+    def query(
+        self,
+        text: np.ndarray | None,
+        state: np.ndarray | None = None,
+        text_scale: float = 1.0,
+        collab: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+        image_scale: float = 1.0,
+    ) -> np.ndarray:
+        if text is None and image is None:
+            raise ValueError("a text and image index needs a text query, a photo, or both")
+        text_part = (
+            np.zeros(self.text_dim, np.float32) if text is None else text_scale * np.asarray(text, np.float32)
+        )
+        return np.concatenate([text_part, _image_query_part(self, image, image_scale)]).astype(np.float32)
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "text_vectors.npy", self.text_vectors)
+        np.save(folder / "image_vectors.npy", np.asarray(self.image_vectors, np.float32))
+        (folder / MULTIMODAL_FILE).write_text(
+            json.dumps({"image_weight": self.image_weight}), encoding="utf-8"
+        )
+        return super().save(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, expected_encoder: str | None = None) -> MultimodalIndex:
+        folder = Path(folder)
+        base = ItemIndex.load(folder, expected_encoder)
+        try:
+            config: dict[str, Any] = json.loads((folder / MULTIMODAL_FILE).read_text(encoding="utf-8"))
+            text = np.load(folder / "text_vectors.npy", allow_pickle=False)
+            image = np.load(folder / "image_vectors.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexFileError(f"{folder}: not a text and image index folder ({exc})") from None
+        return cls(
+            base.catalog,
+            text,
+            image,
+            base.meta.encoder,
+            float(config["image_weight"]),
+            base.meta.kind,
+            base.meta.hnsw_m,
+            base.meta.ef_search,
+            prebuilt=base.faiss_index,
+            nlist=base.meta.nlist,
+            nprobe=base.meta.nprobe,
+            refine_factor=base.meta.refine_factor,
+        )
+
+
+MULTIMODAL_FILE = "multimodal.json"
+
+
 def load_index(folder: str | Path, expected_encoder: str | None = None) -> ItemIndex:
-    """An index folder of either kind: text only, or text ⊕ sequential (it holds ``fused.json``)."""
+    """An index folder of any kind: text only, text ⊕ sequential (it holds ``fused.json``; maybe ⊕ image), or
+    text ⊕ image (``multimodal.json``)."""
     if (Path(folder) / "fused.json").exists():
         return SequentialIndex.load(folder, expected_encoder)
+    if (Path(folder) / MULTIMODAL_FILE).exists():
+        return MultimodalIndex.load(folder, expected_encoder)
     return ItemIndex.load(folder, expected_encoder)

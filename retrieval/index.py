@@ -217,15 +217,46 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self.catalog)
 
+    # The image part (retrieval/fused.py): None here, a (n, 1280) array of unit rows (zero for items without
+    # an image) where the index fuses images.
+    image_vectors: np.ndarray | None = None
+    image_weight: float = 0.0
+
+    @property
+    def image_dim(self) -> int:
+        return 0 if self.image_vectors is None else int(self.image_vectors.shape[1])
+
+    def image_vector(self, item_id: str) -> np.ndarray | None:
+        """The item's image embedding, or None (no image part, or this item has no usable image)."""
+        if self.image_vectors is None:
+            return None
+        vec = self.image_vectors[self.catalog.position(item_id)]
+        return vec if bool(np.any(vec)) else None
+
+    def image_taste(self, item_ids: Sequence[str]) -> np.ndarray | None:
+        """The unit mean image vector of these items (a user's liked ones), None when none has an image."""
+        if self.image_vectors is None:
+            return None
+        rows = [self.catalog.position(i) for i in item_ids if i in self.catalog]
+        vecs = self.image_vectors[rows] if rows else np.zeros((0, self.image_dim), np.float32)
+        vecs = vecs[np.any(vecs != 0, axis=1)]
+        if not len(vecs):
+            return None
+        mean = vecs.mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return (mean / norm).astype(np.float32) if norm > 0 else None
+
     def query(
         self,
         text: np.ndarray | None,
         state: np.ndarray | None = None,
         text_scale: float = 1.0,
         collab: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+        image_scale: float = 1.0,
     ) -> np.ndarray:
-        """The query vector for a text-space profile/request vector (and behaviour parts, where the index has
-        them: a sequence state and a collaborative query; a text-only index has neither and ignores them)."""
+        """The query vector for a text-space profile/request vector (and behaviour and image parts, where the
+        index has them: a sequence state, a collaborative query, an image; a text-only index ignores them)."""
         if text is None:
             raise ValueError("a text-only index needs a text query")
         return np.asarray(text, dtype=np.float32)

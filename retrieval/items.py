@@ -106,8 +106,10 @@ class ItemFilter(BaseModel):
 class Catalog:
     """An ordered, id-addressable set of items."""
 
-    def __init__(self, items: Iterable[Item], name: str = "catalog") -> None:
+    def __init__(self, items: Iterable[Item], name: str = "catalog", root: Path | None = None) -> None:
         self.name = name
+        # Where relative ``image`` paths start: the catalogue file's folder (None: the working directory).
+        self.root = root
         self._items: list[Item] = []
         self._by_id: dict[str, int] = {}
         for item in items:
@@ -183,7 +185,8 @@ def load_catalog(path: str | Path) -> Catalog:
     """Read a catalogue from CSV (header row) or JSONL (one object per line).
 
     Required fields: ``id`` and ``title``; optional: ``text``, ``genres`` (``|`` or ``,`` separated),
-    ``year``, ``image``; any other column lands in ``metadata``.
+    ``year``, ``image`` (a path relative to this file, an absolute path or a ``file://`` URL; see
+    ``retrieval/images.py``); any other column lands in ``metadata``.
     """
     path = Path(path)
     items = []
@@ -195,7 +198,7 @@ def load_catalog(path: str | Path) -> Catalog:
         items.append(_validate(Item, {**known, "metadata": extra}, path, row_no))
     if not items:
         raise DataFileError(f"{path}: no items found")
-    return Catalog(items, name=path.stem)
+    return Catalog(items, name=path.stem, root=path.parent.resolve())
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], path: Path, row_no: int) -> Any:

@@ -25,7 +25,8 @@ from recagent.agent.agent_mode import ToolCallingChat
 from recagent.agent.render import content_text, result_markdown
 from recagent.agent.settings import bootstrap_environment
 from recagent.agent.tools import profile_dict
-from recagent.retrieval import Interaction
+from recagent.retrieval import ImageError, Interaction
+from recagent.retrieval.images import image_data_url, read_image_ref
 
 from .api.auth import KeyGrant, find_grant
 
@@ -35,6 +36,7 @@ import gradio as gr  # noqa: E402  (module level: handlers annotate gr.Request, 
 log = logging.getLogger("recagent.app")
 
 NEW_USER = "(new user)"
+PHOTO_NOTE = "(more like this photo)"
 MAX_CARDS = 10
 TOOL_NOTE = "🛠️ Used tool"
 EMPTY_PICKS = {"user": None, "query": None, "k": 5, "result": None}
@@ -100,23 +102,30 @@ def _match(rec: dict[str, Any]) -> str:
     return f" · <span class='match'>{match:.0%} match</span>" if match is not None else ""
 
 
-def local_image(image: str | None) -> Path | None:
-    """The item's image as a local file the app may serve (``file://`` or a path), else None: remote URLs are
-    not fetched (the page would call the internet)."""
+def local_image(image: str | None, root: Path | None = None) -> Path | None:
+    """The item's image as a local file the app may serve (``file://`` or a path, relative ones from the
+    catalogue file's folder ``root``), else None: remote URLs are not fetched (the page would call the internet)."""
     if not image or ("://" in image and not image.startswith("file://")):
         return None
     path = Path(image.removeprefix("file://"))
+    if not path.is_absolute() and root is not None:
+        path = root / path
     return path if path.is_file() else None
 
 
 def image_dirs(recommender: Recommender) -> list[str]:
     """Folders of the catalogue's local images: the only files the app serves besides its own."""
+    root = recommender.index.catalog.root
     return sorted(
-        {str(p.resolve().parent) for item in recommender.index.catalog if (p := local_image(item.image))}
+        {
+            str(p.resolve().parent)
+            for item in recommender.index.catalog
+            if (p := local_image(item.image, root))
+        }
     )
 
 
-def card_html(rec: dict[str, Any]) -> str:
+def card_html(rec: dict[str, Any], root: Path | None = None) -> str:
     """One recommendation card: title, metadata, scores, justification and the evidence it rests on."""
     item = rec["item"]
     title = (
@@ -128,7 +137,7 @@ def card_html(rec: dict[str, Any]) -> str:
     justification = rec.get("justification") or {}
     source = justification.get("source")
     evidence = "".join(f"<li>{_e(ev.get('text', ''))}</li>" for ev in (rec.get("evidence") or [])[:4])
-    image = local_image(item.get("image"))
+    image = local_image(item.get("image"), root)
     picture = (
         f"<img class='rec-image' src='/gradio_api/file={_e(str(image.resolve()))}' alt='' "
         "style='float:right;max-height:72px;max-width:72px;margin-left:8px;border-radius:4px'>"
@@ -224,15 +233,32 @@ class AppHandlers:
         session: str,
         request: gr.Request,
         diversity: float = 0.0,
+        photo: str | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], str, dict[str, Any], str]]:
-        """One chat turn, streamed: the ranked list first, then each justification as it is written."""
+        """One chat turn, streamed: the ranked list first, then each justification as it is written.
+        ``photo`` (an uploaded file's path) asks for items that look like it."""
         history = list(history or [])
         message = (message or "").strip()
         user_id = self._user_id(user, request)
         earlier = [content_text(m["content"]) for m in history if m.get("role") == "user"]
-        earlier = [t for t in earlier if t and t != "(recommend me something)"]
-        history.append({"role": "user", "content": message or "(recommend me something)"})
+        earlier = [t for t in earlier if t and t not in ("(recommend me something)", PHOTO_NOTE)]
+        history.append(
+            {"role": "user", "content": message or (PHOTO_NOTE if photo else "(recommend me something)")}
+        )
         query = message or None
+        image: str | None = None
+        if photo:
+            try:
+                image = image_data_url(read_image_ref(str(photo)))
+            except ImageError as exc:
+                history.append({"role": "assistant", "content": f"That photo cannot be used: {exc}"})
+                yield (
+                    history,
+                    "",
+                    self._picks(user_id, query, int(k), None),
+                    profile_html(self.recommender, user_id),
+                )
+                return
 
         def state(
             result: RecommendationResult | None,
@@ -244,7 +270,7 @@ class AppHandlers:
                 profile_html(self.recommender, user_id),
             )
 
-        if self.agent is not None:
+        if self.agent is not None and image is None:  # a photo goes to the pipeline, which sees it
             yield from self._agent_turn(history, earlier, message, user_id, session, state)
             return
         request_ = RecommendationRequest(
@@ -255,10 +281,11 @@ class AppHandlers:
             session_id=session,
             justify=False,
             diversity=float(diversity or 0.0),
+            image=image,
         )
         try:
             profile, ranked = self.recommender.rank(request_)
-        except UnknownUserError as exc:
+        except (UnknownUserError, ImageError) as exc:
             history.append({"role": "assistant", "content": f"{exc}"})
             yield state(None)
             return
@@ -374,7 +401,8 @@ class AppHandlers:
     def show_cards(self, picks: dict[str, Any]) -> list[Any]:
         recs = (((picks or {}).get("result") or {}).get("recommendations")) or []
         columns = [gr.Column(visible=i < len(recs)) for i in range(MAX_CARDS)]
-        cards = [card_html(recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)]
+        root = self.recommender.index.catalog.root
+        cards = [card_html(recs[i], root) if i < len(recs) else "" for i in range(MAX_CARDS)]
         return [*columns, *cards]
 
     def pick_user(
@@ -477,6 +505,15 @@ def create_app(
                 box = gr.Textbox(
                     placeholder="e.g. something funny from the 90s", label="Message", elem_id="message"
                 )
+                # Only where the catalogue has images: a photo finds items that look like it.
+                photo = gr.Image(
+                    type="filepath",
+                    sources=["upload"],
+                    label="Photo: more like this",
+                    elem_id="photo",
+                    height=160,
+                    visible=recommender.index.image_vectors is not None,
+                )
                 send = gr.Button("Recommend", variant="primary", elem_id="send")
             with gr.Column(scale=2):
                 profile = gr.HTML(elem_id="profile")
@@ -491,7 +528,7 @@ def create_app(
                     columns.append(column)
 
         panel = [*columns, *cards]
-        inputs = [box, chat, user, k, session, variety]
+        inputs = [box, chat, user, k, session, variety, photo]
         send.click(respond, inputs, [chat, box, picks, profile], api_name="respond").then(
             show_cards, picks, panel, api_visibility="private", show_progress="hidden"
         )

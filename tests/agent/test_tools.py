@@ -28,6 +28,7 @@ def test_args_schema_is_what_other_agents_see(recommender: Recommender) -> None:
         "year_min",
         "year_max",
         "diversity",
+        "image",
     } == set(schema["properties"])
     assert schema["properties"]["k"]["maximum"] == 20
     with pytest.raises(ValueError, match="less than or equal to 20"):

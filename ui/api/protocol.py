@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recagent.agent import RecommendationResult
-from recagent.agent.schemas import Diversity
+from recagent.agent.schemas import MAX_IMAGE_URL_CHARS, Diversity
 from recagent.retrieval import Interaction, ItemFilter
 
 MAX_MESSAGES = 64
@@ -70,11 +70,36 @@ class TextPart(BaseModel):
     text: str
 
 
+class ImageURL(BaseModel):
+    url: str = Field(max_length=MAX_IMAGE_URL_CHARS)
+    detail: Literal["auto", "low", "high"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _data_url(cls, value: str) -> str:
+        if not value[:11].lower().startswith("data:image/"):
+            raise ValueError(
+                "only data:image/...;base64 URLs are accepted; remote image URLs are refused (recagent runs offline)"
+            )
+        return value
+
+
+class ImagePart(BaseModel):
+    """OpenAI's image content part: ``{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}``.
+    The photo asks for items that look like it ("more like this photo")."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
 
     @property
@@ -83,12 +108,23 @@ class ChatMessageIn(BaseModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "\n".join(part.text for part in self.content)
+        return "\n".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def images(self) -> list[str]:
+        """The data URLs of the message's image parts, in order."""
+        if not isinstance(self.content, list):
+            return []
+        return [part.image_url.url for part in self.content if isinstance(part, ImagePart)]
 
     @field_validator("content")
     @classmethod
-    def _bounded(cls, value: str | list[TextPart] | None) -> str | list[TextPart] | None:
-        size = len(value) if isinstance(value, str) else sum(len(p.text) for p in value or [])
+    def _bounded(cls, value: str | list[ContentPart] | None) -> str | list[ContentPart] | None:
+        size = (
+            len(value)
+            if isinstance(value, str)
+            else sum(len(p.text) for p in value or [] if isinstance(p, TextPart))
+        )
         if size > MAX_MESSAGE_CHARS:
             raise ValueError(f"a message may hold at most {MAX_MESSAGE_CHARS} characters (got {size})")
         return value

@@ -208,7 +208,9 @@ class OpenAIServing:
     ) -> RecommendationRequest:
         user_turns = [m.text.strip() for m in request.messages if m.role == "user"]
         user_turns = [t for t in user_turns if t]
-        if not user_turns:
+        # The latest photo a user message holds asks for items like it ("more like this photo").
+        photos = [url for m in request.messages if m.role == "user" for url in m.images]
+        if not user_turns and not photos:
             raise APIError(
                 422,
                 "messages must contain at least one non-empty user message",
@@ -219,8 +221,9 @@ class OpenAIServing:
         return RecommendationRequest(
             diversity=options.diversity,
             user_id=request.user_id,
-            query=user_turns[-1],
+            query=user_turns[-1] if user_turns else None,
             history=user_turns[:-1][-100:],
+            image=photos[-1] if photos else None,
             session_id=grant.session_scope(request.user_id, request.session_id),
             k=options.k,
             filters=options.filters,
@@ -267,7 +270,9 @@ class OpenAIServing:
         if task is not None:
             return await self._response(request, task_answer(task), None, "task")
         rec_request = self.to_recommendation_request(request, grant)
-        if self.agent is not None:
+        if (
+            self.agent is not None and rec_request.image is None
+        ):  # a photo goes to the pipeline, which sees it
             messages: list[ChatMessage] = [
                 {"role": m.role, "content": m.text}
                 for m in request.messages
@@ -288,7 +293,8 @@ class OpenAIServing:
     ) -> AsyncIterator[str]:
         """Validate and rank before the first byte, so errors are proper HTTP errors, then stream."""
         as_json = self.wants_json(request)
-        if self.agent is not None or as_json or self.task_prompt(request) is not None:
+        has_photo = any(m.images for m in request.messages if m.role == "user")
+        if (self.agent is not None and not has_photo) or as_json or self.task_prompt(request) is not None:
             # One piece: an agent's turn, a JSON document or a task answer is only useful whole.
             response = await self.chat(request, grant)
             return self._stream_whole(request, response)

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
+    from recagent.agent.factory import make_image_encoder
     from recagent.agent.indexing import build_index
     from recagent.retrieval import Encoder, configure_threads, load_dataset
 
@@ -54,6 +55,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         settings.sasrec,
         sequential=sequential,
         log=lambda m: print(m, file=sys.stderr),
+        image_encoder=make_image_encoder(settings),
+        image_weight=settings.image_weight,
+        image_allow_remote=settings.image_allow_remote,
     )
     trained = (
         "" if model is None else f"; SASRec best validation NDCG@10 {model.meta.best_valid_ndcg_at_10:.4f}"

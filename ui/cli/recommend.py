@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import data_parent, llm_parent, runtime_parent, settings_from_args
 
@@ -15,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rec.add_argument("--user", required=True, help="user id")
     rec.add_argument("--query", help="what the user is looking for right now")
+    rec.add_argument(
+        "--image", type=Path, help="a photo (local file): items that look like it (catalogues with images)"
+    )
     rec.add_argument("-k", type=int, default=5, help="how many items (1-20, default 5)")
     rec.add_argument("--genre", action="append", help="only items of this genre (repeatable)")
     rec.add_argument("--exclude-genre", action="append", help="never items of this genre (repeatable)")
@@ -39,9 +43,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     recommender = build_recommender(
         args.dataset, settings_from_args(args), events=args.events, index_dir=args.index
     )
+    photo = None
+    if args.image is not None:
+        from recagent.retrieval.images import image_data_url, read_image_ref
+
+        photo = image_data_url(read_image_ref(str(args.image.resolve())))
     request = RecommendationRequest(
         user_id=args.user,
         query=args.query,
+        image=photo,
         k=args.k,
         filters=ItemFilter(
             include_genres=tuple(args.genre or ()),
