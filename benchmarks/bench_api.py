@@ -81,8 +81,10 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-async def load(url: str, clients: int, seconds: float, recommend: bool) -> dict[str, Any]:
-    """``clients`` workers send requests back to back until ``seconds`` pass; latencies of finished requests."""
+async def load(url: str | Sequence[str], clients: int, seconds: float, recommend: bool) -> dict[str, Any]:
+    """``clients`` workers send requests back to back until ``seconds`` pass; latencies of finished requests.
+
+    With several server URLs, client ``i`` talks to ``url[i % len(url)]`` (a round-robin load balancer)."""
     import httpx
 
     latencies: list[float] = []
@@ -91,7 +93,9 @@ async def load(url: str, clients: int, seconds: float, recommend: bool) -> dict[
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    urls = [url] if isinstance(url, str) else list(url)
+
+    async def worker(client: httpx.AsyncClient, url: str) -> None:
         nonlocal errors
         while time.perf_counter() < stop:
             start = time.perf_counter()
@@ -111,7 +115,7 @@ async def load(url: str, clients: int, seconds: float, recommend: bool) -> dict[
 
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        await asyncio.gather(*(worker(client, urls[i % len(urls)]) for i in range(clients)))
     elapsed = time.perf_counter() - started
     return {
         "n": len(latencies),
