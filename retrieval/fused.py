@@ -110,7 +110,23 @@ def _image_query_part(index: ItemIndex, image: np.ndarray | None, image_scale: f
     return (np.sqrt(index.image_weight) * image_scale * np.asarray(image, np.float32)).astype(np.float32)
 
 
-class SequentialIndex(ItemIndex):
+class _TextPart(ItemIndex):
+    """An index whose vectors fuse more than text: profiles and evidence still read the text part alone."""
+
+    text_vectors: np.ndarray
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.text_vectors.shape[1])
+
+    def text_vector(self, item_id: str) -> np.ndarray:
+        return self.text_vectors[self.catalog.position(item_id)]
+
+    def text_vectors_for(self, item_ids: list[str]) -> np.ndarray:
+        return self.text_vectors[[self.catalog.position(i) for i in item_ids]]
+
+
+class SequentialIndex(_TextPart):
     """An :class:`ItemIndex` over fused text ⊕ sequential (⊕ collaborative) vectors (module docstring)."""
 
     def __init__(
@@ -162,22 +178,12 @@ class SequentialIndex(ItemIndex):
         )
 
     @property
-    def text_dim(self) -> int:
-        return int(self.text_vectors.shape[1])
-
-    @property
     def state_dim(self) -> int:
         return int(self.item_vectors.shape[1])
 
     @property
     def collab_dim(self) -> int:
         return 0 if self.collab_vectors is None else int(self.collab_vectors.shape[1])
-
-    def text_vector(self, item_id: str) -> np.ndarray:
-        return self.text_vectors[self.catalog.position(item_id)]
-
-    def text_vectors_for(self, item_ids: list[str]) -> np.ndarray:
-        return self.text_vectors[[self.catalog.position(i) for i in item_ids]]
 
     def collab_query(self, positions: Sequence[int]) -> np.ndarray | None:
         """The collaborative part of a query: the recency-weighted mean of the user's items' item2vec vectors."""
@@ -261,7 +267,7 @@ class SequentialIndex(ItemIndex):
         )
 
 
-class MultimodalIndex(ItemIndex):
+class MultimodalIndex(_TextPart):
     """Text ⊕ image for a catalogue without behaviour: ``[text_i, √λi · v_i]``, queried by words, a photo, or
     both (module docstring)."""
 
@@ -300,16 +306,6 @@ class MultimodalIndex(ItemIndex):
             nprobe=nprobe,
             refine_factor=refine_factor,
         )
-
-    @property
-    def text_dim(self) -> int:
-        return int(self.text_vectors.shape[1])
-
-    def text_vector(self, item_id: str) -> np.ndarray:
-        return self.text_vectors[self.catalog.position(item_id)]
-
-    def text_vectors_for(self, item_ids: list[str]) -> np.ndarray:
-        return self.text_vectors[[self.catalog.position(i) for i in item_ids]]
 
     def query(
         self,
