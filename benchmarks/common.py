@@ -250,3 +250,28 @@ class Report:
         path.write_text(self.markdown(), encoding="utf-8")
         print(f"wrote {path}" + "".join(f"\nwrote {p}" for p in self.plots))
         return path
+
+
+def batch_thread_sweep(
+    table: Table,
+    settings: Sequence[tuple[int, int]],
+    encoder: Any,
+    encode: Callable[[], object],
+    count: int,
+    repeat: int,
+    unit: str,
+) -> None:
+    """One row per (batch size, threads): p50 s, ``unit``/s, CPU ms per input and the ratio to batch 1 on one thread
+    (the first setting must be (1, 1)); ``encode`` runs on all ``count`` inputs with ``encoder.batch_size`` set."""
+    from recagent.retrieval import configure_threads
+
+    baseline = float("nan")
+    for batch, threads in settings:
+        configure_threads(threads)
+        encoder.batch_size = batch
+        stats = measure(encode, repeat=repeat, warmup=0)
+        rate = count / (stats.p50 / 1000)
+        if (batch, threads) == (1, 1):
+            baseline = rate
+        table.add(batch, threads, stats.p50 / 1000, rate, stats.cpu_p50 / count, ratio(rate, baseline))
+        print(f"  batch {batch}, {threads} threads: {rate:.1f} {unit}/s")

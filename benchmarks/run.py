@@ -15,7 +15,18 @@ import time
 
 from .common import RESULTS_DIR, environment_note
 
-BENCHMARKS = ("encoder", "image", "index", "index_load", "pgvector", "ranking", "turn", "api", "workers", "threads")
+BENCHMARKS = (
+    "encoder",
+    "image",
+    "index",
+    "index_load",
+    "pgvector",
+    "ranking",
+    "turn",
+    "api",
+    "workers",
+    "threads",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
