@@ -8,18 +8,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from PIL import ImageOps
 
 from tests.retrieval.photos import PHOTO_SHOP, data_url, photo, png_bytes, write_photo_shop
-from tests.ui.serve_process import free_port
+from tests.ui.serve_process import serve_command
 
 KEY = "photo-key"
 MAX_IMAGE_BYTES = 200_000  # the catalogue's JPEGs are under it (<= 73 KB), a PNG photo is not
@@ -29,45 +27,13 @@ MAX_IMAGE_BYTES = 200_000  # the catalogue's JPEGs are under it (<= 73 KB), a PN
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("photo-api")
     catalog, events = write_photo_shop(folder)
-    port = free_port()
     env = {
-        **os.environ,
-        "RECAGENT_CACHE_DIR": str(folder / "cache"),
         "RECAGENT_LLM_MODEL": "none",  # retrieval only: the photo decides, not a ranker
-        "RECAGENT_THREADS": "1",
         "RECAGENT_API_KEYS": KEY,
         "RECAGENT_IMAGE_MAX_BYTES": str(MAX_IMAGE_BYTES),
-        "HF_HUB_OFFLINE": "1",
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "recagent.ui.cli",
-        "serve",
-        "--dataset",
-        str(catalog),
-        "--events",
-        str(events),
-    ]
-    log_path = folder / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 300
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(url + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.time() < deadline, "recagent serve did not come up"
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(20)
+    with serve_command(["--dataset", str(catalog), "--events", str(events)], folder / "cache", env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
