@@ -200,8 +200,12 @@ class Recommender:
             return existed
 
     def profile(self, user_id: str) -> UserProfile:
+        self._sync(user_id)
+        return self._cached_profile(user_id)
+
+    def _cached_profile(self, user_id: str) -> UserProfile:
+        """The user's profile, built once from their events (callers have synced the user with a shared store)."""
         with self._lock:
-            self._sync(user_id)
             cached = self._profiles.get(user_id)
             if cached is not None:
                 return cached
@@ -287,8 +291,8 @@ class Recommender:
         return self.images.encode_text([self.redactor(query)])[0]
 
     def resolve_profile(self, request: RecommendationRequest) -> UserProfile:
-        if request.user_id is not None and self.known_user(request.user_id):
-            return self.profile(request.user_id)
+        if request.user_id is not None and self.known_user(request.user_id):  # known_user syncs the user
+            return self._cached_profile(request.user_id)
         if request.user_id is not None and not request.query and request.image is None:
             raise UnknownUserError(f"unknown user {request.user_id!r}")
         return UserProfile(user_id=request.user_id or "anonymous")
