@@ -65,17 +65,8 @@ def open_index(
     if (folder / "meta.json").exists():
         index, model = load_served_index(folder, dataset, settings.encoder)
         wants_images = image_encoder is not None and bool(catalog_image_refs(dataset.catalog))
-        has_images = index.image_vectors is not None
-        report = index_report(folder)
-        built_with = None if report is None else report.image_encoder
-        same_encoder = image_encoder is None or built_with in (None, image_encoder.model_name)
-        if wants_images == has_images and (
-            not has_images or (index.image_weight == settings.image_weight and same_encoder)
-        ):
+        if _image_block_current(index, folder, wants_images, image_encoder, settings.image_weight):
             return index, model
-        tried = report is not None and report.image_weight is not None and report.images == 0
-        if wants_images and not has_images and tried and same_encoder:
-            return index, model  # built with images on, and none of them could be read: nothing to add
         log_to_stderr(f"{folder}: the image settings changed; rebuilding the index")
         return build()
     # A folder the user named that holds something else is not ours to fill; the default folder is.
@@ -84,6 +75,21 @@ def open_index(
             f"{folder}: not an index folder (no meta.json) and not empty; pass an index folder or an empty one"
         )
     return build()
+
+
+def _image_block_current(
+    index: ItemIndex, folder: Path, wants_images: bool, image_encoder: ImageEncoder | None, weight: float
+) -> bool:
+    """Whether a loaded index's image block matches the settings (else the index is rebuilt)."""
+    has_images = index.image_vectors is not None
+    report = index_report(folder)
+    built_with = None if report is None else report.image_encoder
+    same_encoder = image_encoder is None or built_with in (None, image_encoder.model_name)
+    if wants_images == has_images:
+        return not has_images or (index.image_weight == weight and same_encoder)
+    # Built with images on, and none of them could be read: a rebuild would have nothing to add.
+    tried = report is not None and report.image_weight is not None and report.images == 0
+    return wants_images and tried and same_encoder
 
 
 def make_backend(settings: Settings) -> LLMBackend | None:
