@@ -88,6 +88,13 @@ class QueryBuilder:
         catalog = self.index.catalog
         return self.index.collab_query([catalog.position(i) for i in profile.seen if i in catalog])
 
+    def require_images(self) -> None:
+        """Raise :class:`ImageError` (422 at the API) when this index has no image block to match a photo in."""
+        if self.index.image_vectors is None:
+            raise ImageError(
+                "this catalogue has no item images, so a photo cannot be matched; describe it in words"
+            )
+
     def image_part(self, profile: UserProfile, photo: np.ndarray | None = None) -> np.ndarray | None:
         """The image block's query (where the index has one): the photo sent, else the user's image taste, the
         unit mean image vector of the items they liked (None when none of them has an image)."""
@@ -104,10 +111,8 @@ class QueryBuilder:
         behaviour, the sequence state and the collaborative part, and where it fuses images the photo or the
         image taste. In a conversation the text part counts ``conversation_text_scale`` times more, so what the
         user asks for now can outweigh their habits; a photo counts ``photo_scale`` times more for the same reason."""
-        if photo is not None and self.index.image_vectors is None:
-            raise ImageError(
-                "this catalogue has no item images, so a photo cannot be matched; describe it in words"
-            )
+        if photo is not None:
+            self.require_images()
         text = self.text_part(profile, query)
         state = self.sequence_state(profile)
         if text is None and state is None and photo is None:

@@ -254,10 +254,9 @@ class Recommender:
         The photo is neither stored nor cached: only its vector lives, for this request."""
         if image is None:
             return None
-        if self.index.image_vectors is None or self.images is None:
-            raise ImageError(
-                "this catalogue has no item images, so a photo cannot be matched; describe it in words"
-            )
+        self.queries.require_images()  # before any decoding
+        if self.images is None:
+            raise ImageError("this server has no image encoder (RECAGENT_IMAGES is off)")
         data = decode_data_url(image, self.images.limits.max_bytes)
         return self.images.encode_images([decode_image(data, self.images.limits)])[0]
 
