@@ -270,9 +270,8 @@ class OpenAIServing:
         if task is not None:
             return await self._response(request, task_answer(task), None, "task")
         rec_request = self.to_recommendation_request(request, grant)
-        if (
-            self.agent is not None and rec_request.image is None
-        ):  # a photo goes to the pipeline, which sees it
+        # A photo goes to the pipeline, which sees it; the tool-calling agent would not.
+        if self.agent is not None and rec_request.image is None:
             messages: list[ChatMessage] = [
                 {"role": m.role, "content": m.text}
                 for m in request.messages
