@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .index import IndexFileError, IndexKind, ItemIndex
+from .index import REFINE_FACTOR, IndexFileError, IndexKind, ItemIndex
 from .items import Catalog
 
 # Half-life, in events, of the collaborative part's recency-weighted query (1: the last item counts as much as
@@ -144,7 +144,7 @@ class SequentialIndex(_TextPart):
         prebuilt: Any = None,
         nlist: int = 0,
         nprobe: int = 32,
-        refine_factor: int = 8,
+        refine_factor: int = REFINE_FACTOR,
         image_vectors: np.ndarray | None = None,
         image_weight: float = 0.0,
     ) -> None:
@@ -284,7 +284,7 @@ class MultimodalIndex(_TextPart):
         prebuilt: Any = None,
         nlist: int = 0,
         nprobe: int = 32,
-        refine_factor: int = 8,
+        refine_factor: int = REFINE_FACTOR,
     ) -> None:
         if image_weight < 0:
             raise ValueError(f"image weight must be >= 0, got {image_weight}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import DataFileError, UnknownItemError
@@ -103,60 +104,156 @@ class ItemFilter(BaseModel):
         )
 
 
+class CatalogColumns:
+    """What hard filters read, as arrays over catalogue positions: years (NaN where unknown) and a genre matrix.
+
+    Kept beside an index on disk, so a loaded catalogue of a million items filters without parsing every row."""
+
+    def __init__(self, years: np.ndarray, genre_names: Sequence[str], genres: np.ndarray) -> None:
+        if genres.shape != (len(years), max(1, len(genre_names))):
+            raise ValueError(f"genre matrix of shape {genres.shape} for {len(years)} items")
+        self.years = np.asarray(years, dtype=np.float64)
+        self.genre_names = list(genre_names)
+        self.genres = np.asarray(genres, dtype=bool)
+        self.genre_pos = {g.lower(): j for j, g in enumerate(self.genre_names)}
+
+    @classmethod
+    def of(cls, items: Sequence[Item]) -> CatalogColumns:
+        names = sorted({g for item in items for g in item.genres})
+        pos = {g.lower(): j for j, g in enumerate(names)}
+        genres = np.zeros((len(items), max(1, len(names))), dtype=bool)
+        for row, item in enumerate(items):
+            for g in item.genres:
+                genres[row, pos[g.lower()]] = True
+        years = np.array([np.nan if it.year is None else it.year for it in items], dtype=np.float64)
+        return cls(years, names, genres)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as fh:  # a file object: np.savez would append ".npz" to a temporary name
+            np.savez(
+                fh,
+                years=self.years,
+                genres=np.packbits(self.genres, axis=1),
+                names=np.array(self.genre_names, dtype=str),
+            )
+
+    @classmethod
+    def load(cls, path: Path, count: int) -> CatalogColumns:
+        with np.load(path, allow_pickle=False) as data:
+            names = [str(n) for n in data["names"]]
+            genres = np.unpackbits(data["genres"], axis=1, count=max(1, len(names))).astype(bool)
+            return cls(data["years"][:count], names, genres[:count])
+
+
 class Catalog:
-    """An ordered, id-addressable set of items."""
+    """An ordered, id-addressable set of items.
+
+    A catalogue read back with an index (:meth:`from_rows`) holds its items as JSON rows and validates each one
+    the first time it is used: a search touches a handful of a million items, and validating all of them took
+    most of a 1M-item index's load (``benchmarks/bench_index_load.py``).
+    """
 
     def __init__(self, items: Iterable[Item], name: str = "catalog", root: Path | None = None) -> None:
         self.name = name
         # Where relative ``image`` paths start: the catalogue file's folder (None: the working directory).
         self.root = root
-        self._items: list[Item] = []
+        self._items: list[Item | None] = []
+        self._rows: Sequence[bytes] | None = None
         self._by_id: dict[str, int] = {}
         for item in items:
             if item.id in self._by_id:
                 raise DataFileError(f"{name}: duplicate item id {item.id!r}")
             self._by_id[item.id] = len(self._items)
             self._items.append(item)
+        self._ids = list(self._by_id)
         self._by_title: dict[str, str] | None = None
+        self._columns: CatalogColumns | None = None
+
+    @classmethod
+    def from_rows(
+        cls,
+        ids: Sequence[str],
+        rows: Sequence[bytes],
+        name: str = "catalog",
+        columns: CatalogColumns | None = None,
+    ) -> Catalog:
+        """A catalogue of ``Item`` JSON rows (one per id, in order), each validated when first read."""
+        if len(ids) != len(rows):
+            raise DataFileError(f"{name}: {len(ids)} ids for {len(rows)} item rows")
+        catalog = cls((), name=name)
+        catalog._by_id = {item_id: pos for pos, item_id in enumerate(ids)}
+        if len(catalog._by_id) != len(ids):
+            raise DataFileError(f"{name}: duplicate item ids")
+        if columns is not None and len(columns.years) != len(ids):
+            raise DataFileError(f"{name}: filter columns for {len(columns.years)} items, not {len(ids)}")
+        catalog._ids = list(ids)
+        catalog._items = [None] * len(ids)
+        catalog._rows = rows
+        catalog._columns = columns
+        return catalog
+
+    def item_at(self, pos: int) -> Item:
+        """The item at catalogue position ``pos`` (what index rows point at)."""
+        item = self._items[pos]
+        if item is None:
+            assert self._rows is not None  # only a from_rows catalogue leaves items unread
+            try:
+                item = Item.model_validate_json(self._rows[pos])
+            except ValidationError as exc:
+                raise DataFileError(
+                    f"{self.name}: item row {pos + 1} is corrupt ({exc.errors()[0]['msg']})"
+                ) from None
+            if item.id != self._ids[pos]:
+                raise DataFileError(
+                    f"{self.name}: item row {pos + 1} holds {item.id!r}, expected {self._ids[pos]!r}"
+                )
+            self._items[pos] = item
+        return item
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._ids)
 
     def __iter__(self) -> Iterator[Item]:
-        return iter(self._items)
+        return (self.item_at(pos) for pos in range(len(self._ids)))
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._by_id
 
     def __getitem__(self, item_id: str) -> Item:
         try:
-            return self._items[self._by_id[item_id]]
+            return self.item_at(self._by_id[item_id])
         except KeyError:
             raise UnknownItemError(f"unknown item id {item_id!r}") from None
 
     def get(self, item_id: str) -> Item | None:
         pos = self._by_id.get(item_id)
-        return None if pos is None else self._items[pos]
+        return None if pos is None else self.item_at(pos)
 
     def position(self, item_id: str) -> int:
         return self._by_id[item_id]
 
     @property
     def ids(self) -> list[str]:
-        return [item.id for item in self._items]
+        return list(self._ids)
 
     def find_title(self, title: str) -> Item | None:
         """Exact match on a normalised title, with or without the year."""
         if self._by_title is None:
             self._by_title = {}
-            for item in self._items:
+            for item in self:
                 self._by_title.setdefault(normalise_title(item.title), item.id)
                 self._by_title.setdefault(normalise_title(item.display_title), item.id)
         item_id = self._by_title.get(normalise_title(title))
         return None if item_id is None else self[item_id]
 
+    def columns(self) -> CatalogColumns:
+        """Years and genres as arrays (computed once, or read with the index)."""
+        if self._columns is None:
+            self._columns = CatalogColumns.of(list(self))
+        return self._columns
+
     def genres(self) -> list[str]:
-        return sorted({g for item in self._items for g in item.genres})
+        return list(self.columns().genre_names)
 
 
 # MovieLens files trailing articles ("Lion King, The (1994)"); people and models write "The Lion King (1994)".

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recagent.retrieval import EXACT_MAX_ITEMS, Catalog, Item, ItemFilter, ItemIndex, choose_index
+from recagent.retrieval import (
+    EXACT_MAX_ITEMS,
+    Catalog,
+    DataFileError,
+    Item,
+    ItemFilter,
+    ItemIndex,
+    choose_index,
+)
 from recagent.retrieval.index import IVF_MIN_ITEMS, IVFPQ_MIN_ITEMS, ivf_cells, pq_subquantizers
 
 
@@ -115,4 +123,76 @@ def test_ivf_kinds_are_saved_as_built_and_agree_with_exact(tmp_path: Path, kind:
     )
     assert [[i.id for i, _ in h] for h in loaded.search_batch(queries, 10)] == [
         [i.id for i, _ in h] for h in found
+    ]
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+def test_a_loaded_index_maps_its_vectors_from_the_faiss_file_and_reads_rows_when_used(
+    tmp_path: Path, kind: str
+) -> None:
+    catalog, vectors = _synthetic(4000, dim=32, seed=5)
+    index = ItemIndex(catalog, vectors, "test", kind=kind)  # type: ignore[arg-type]
+    folder = index.save(tmp_path / kind)
+    # One copy of the vectors on disk: the FAISS file's (HNSW storage, IVF-PQ's exact re-rank).
+    assert not (folder / "vectors.npy").exists()
+    rows = (folder / "items.jsonl").read_text().splitlines()
+    rows[-1] = '{"id": "i3999", "title": ""}'  # a corrupt row the searches below never touch
+    (folder / "items.jsonl").write_text("\n".join(rows) + "\n")
+
+    loaded = ItemIndex.load(folder)
+    assert np.array_equal(loaded.vectors, vectors) and not loaded.vectors.flags.writeable
+    queries = vectors[:40] + 0.05
+    only = ItemFilter(exclude_genres=("Horror",), year_max=1990)
+    for item_filter in (None, only):
+        assert [[i.id for i, _ in h] for h in loaded.search_batch(queries, 10, item_filter=item_filter)] == [
+            [i.id for i, _ in h] for h in index.search_batch(queries, 10, item_filter=item_filter)
+        ]
+    assert loaded.catalog["i7"] == catalog["i7"] and loaded.catalog.genres() == catalog.genres()
+    with pytest.raises(DataFileError, match="item row 4000 is corrupt"):
+        loaded.catalog["i3999"]
+
+
+def test_saving_over_a_loaded_folder_leaves_the_loaded_index_answering_from_the_old_files(
+    tmp_path: Path,
+) -> None:
+    catalog, vectors = _synthetic(3000, dim=32, seed=6)
+    old = ItemIndex(catalog, vectors, "test", kind="ivfpq")
+    loaded = ItemIndex.load(old.save(tmp_path / "idx"))  # its vectors are memory-mapped from faiss.index
+    queries = vectors[:20] + 0.05
+    before = [[i.id for i, _ in h] for h in loaded.search_batch(queries, 10)]
+
+    _, other_vectors = _synthetic(3000, dim=32, seed=7)
+    new = ItemIndex(catalog, other_vectors, "test", kind="ivfpq")
+    new.save(tmp_path / "idx")
+    assert [[i.id for i, _ in h] for h in loaded.search_batch(queries, 10)] == before
+    assert np.array_equal(loaded.vectors, vectors)
+    reread = ItemIndex.load(tmp_path / "idx")
+    assert [[i.id for i, _ in h] for h in reread.search_batch(queries, 10)] == [
+        [i.id for i, _ in h] for h in new.search_batch(queries, 10)
+    ]
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
+        "columns.npz",
+        "faiss.index",
+        "ids.json",
+        "items.jsonl",
+        "meta.json",
+    ]
+
+
+def test_a_format_1_folder_still_loads(tmp_path: Path) -> None:
+    import faiss
+
+    catalog, vectors = _synthetic(3000, dim=32, seed=8)
+    index = ItemIndex(catalog, vectors, "test", kind="ivfpq")
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    # The layout format 1 wrote: vectors.npy beside the FAISS file, rows only, no ids or filter columns.
+    np.save(folder / "vectors.npy", vectors)
+    (folder / "items.jsonl").write_text("".join(item.model_dump_json() + "\n" for item in catalog))
+    faiss.write_index(index.faiss_index, str(folder / "faiss.index"))
+    (folder / "meta.json").write_text(index.meta.model_copy(update={"format_version": 1}).model_dump_json())
+    loaded = ItemIndex.load(folder)
+    only = ItemFilter(include_genres=("Drama",))
+    assert [i.id for i, _ in loaded.search(vectors[3], 10, item_filter=only)] == [
+        i.id for i, _ in index.search(vectors[3], 10, item_filter=only)
     ]
