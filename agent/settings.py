@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     )
     llm_generator: Literal["auto", "llamacpp", "transformers"] = Field(
         default="auto",
-        description="Who writes justifications with the embedded model: llama.cpp on the bundled 4-bit GGUF "
-        "(auto: on a CPU when xllamacpp is installed; ~3x faster decoding here) or transformers.",
+        description="Who writes justifications with the embedded model: llama.cpp on a Q8_0 copy of the bundled "
+        "GGUF, one thread (auto: on a CPU when xllamacpp is installed; ~3x faster decoding here) or transformers.",
     )
     llm_adapter: Path | None = Field(default=None, description="A PEFT LoRA adapter folder for the ranker.")
     llm_base_url: str | None = Field(

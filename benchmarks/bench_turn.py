@@ -68,15 +68,23 @@ def run_turns(rec: Any, users: tuple[str, ...], turns: int) -> dict[str, list[fl
 
 # How the five justifications of a turn are written: the old batched transformers call (the baseline), the same
 # model streamed (``Recommender.justify_each``, what the API and the app do: the first pick alone, then the other
-# four in one call), and the served default on a CPU — llama.cpp on the bundled GGUF, streamed the same way, the
-# four decoded together in its slots, each generation stopped at its first full stop.
+# four in one call), and llama.cpp streamed the same way, the four decoded together in its slots, each generation
+# stopped at its first full stop: on the GGUF as bundled (Q4_1) and on the served Q8_0 copy of it
+# (``materialise_q8_0_gguf``: llama.cpp's x86 build runs Q8_0 prefill through its tiled GEMM).
 WRITERS = (
-    ("transformers, one batched generate (before)", "transformers", False),
-    ("transformers, streamed (first, then 4 batched)", "transformers", True),
+    ("transformers, one batched generate (before)", "transformers", False, None),
+    ("transformers, streamed (first, then 4 batched)", "transformers", True, None),
     (
-        "llama.cpp, streamed (first, then 4 in parallel slots), stop at first sentence (served)",
+        "llama.cpp on the bundled Q4_1 GGUF, streamed (first, then 4 in parallel slots)",
         "llamacpp",
         True,
+        "q4_1",
+    ),
+    (
+        "llama.cpp on its Q8_0 copy, streamed (first, then 4 in parallel slots), stop at first sentence (served)",
+        "llamacpp",
+        True,
+        None,
     ),
 )
 
@@ -85,18 +93,24 @@ def justification_times(rec: Any, users: tuple[str, ...]) -> dict[str, dict[str,
     """CPU ms from the ranked list to the first and to the last of 5 justifications, per writer, same turns."""
     from recagent.agent import LocalBackend, RecommendationRequest
     from recagent.agent.justifier import Justifier
+    from recagent.agent.llm.llamacpp import LlamaCppGenerator
+    from recagent.agent.llm.local_backend import bundled_gguf_path
 
     turns = []
     for i, user in enumerate(users):
         request = RecommendationRequest(user_id=user, query=REQUESTS[i % len(REQUESTS)], k=5)
         turns.append((request, *rec.rank(request)))
     out: dict[str, dict[str, list[float]]] = {}
-    for label, generator, streamed in WRITERS:
+    for label, generator, streamed, gguf in WRITERS:
         llm = LocalBackend(dtype="auto", generator=generator)
         llm.load()
+        if gguf == "q4_1":  # the file as the package ships it, in place of the served Q8_0 copy
+            import torch
+
+            llm._llamacpp = LlamaCppGenerator(bundled_gguf_path(), threads=torch.get_num_threads())
         rec.justifier = Justifier(llm, rec.index)
         rec.justify(*turns[0][1:], turns[0][0].query)  # warm-up: model load, first prompt
-        times: dict[str, list[float]] = {"first": [], "last": [], "generated": []}
+        times: dict[str, list[float]] = {"first": [], "last": [], "generated": [], "cut": []}
         for request, profile, result in turns:
             start = time.process_time()
             if streamed:
@@ -110,6 +124,8 @@ def justification_times(rec: Any, users: tuple[str, ...]) -> dict[str, dict[str,
                 times["first"].append((time.process_time() - start) * 1000)
             times["last"].append((time.process_time() - start) * 1000)
             times["generated"].append(sum(p.justification.source == "generated" for p in picks) / len(picks))
+            # A sentence the token limit cut off is shown ending in "…" (justifier._end_cut_off).
+            times["cut"].append(sum(p.justification.text.endswith("…") for p in picks) / len(picks))
         out[label] = times
         print(
             f"  {label}: first {percentile(times['first'], 50):.0f} ms, last {percentile(times['last'], 50):.0f} ms CPU"
@@ -181,10 +197,11 @@ def main(argv: list[str] | None = None) -> Report:
             "last p50",
             "last p95",
             "generated (not template)",
+            "cut off at the token limit",
             "last: speed-up vs before",
         ],
     )
-    for label, _, _ in WRITERS:
+    for label, *_ in WRITERS:
         t = writers[label]
         table.add(
             label,
@@ -193,6 +210,7 @@ def main(argv: list[str] | None = None) -> Report:
             percentile(t["last"], 50),
             percentile(t["last"], 95),
             f"{sum(t['generated']) / len(t['generated']):.0%}",
+            f"{sum(t['cut']) / len(t['cut']):.0%}",
             ratio(before, percentile(t["last"], 50)),
         )
     table.notes.append(

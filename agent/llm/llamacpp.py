@@ -1,10 +1,11 @@
 """Greedy generation with llama.cpp (the ``xllamacpp`` wheel) on a GGUF file: the fast path for justifications.
 
 On a CPU a 135M model's decoding is bound by reading its weights once per token: transformers reads them as
-float32 (~540 MB a token), llama.cpp reads the bundled 4-bit GGUF as is (~80 MB), and measured 22 ms a token
-against ~80 ms here. Prompt prefill stays faster in transformers, so ranking (one forward pass, label scores,
-LoRA) keeps the transformers model and only free text comes from here. ``benchmarks/bench_turn.py`` measures
-both paths in the same run.
+float32 or bfloat16 (~540 or ~270 MB a token), llama.cpp a quantised GGUF (the bundled 4-bit file's Q8_0 copy,
+~140 MB; ``local_backend.materialise_q8_0_gguf``), and it measured 22-25 ms a token against ~70 ms here.
+Prompt prefill stays faster in transformers where the CPU has bf16 matrix units, so ranking (one forward pass,
+label scores, LoRA) keeps the transformers model and only free text comes from here.
+``benchmarks/bench_turn.py`` measures both paths in the same run.
 
 The engine is xllamacpp's in-process server. It also opens an HTTP listener, which nothing here uses: it is
 bound to 127.0.0.1 and locked with a random API key, so no other local process can drive it.

@@ -56,16 +56,18 @@ def materialise_bundled_model(cache_dir: Path) -> Path:
     return target
 
 
-def materialise_q4_0_gguf(cache_dir: Path) -> Path:
-    """The bundled GGUF with its Q4_1 matrices re-quantised to Q4_0, written once into the cache.
+def materialise_q8_0_gguf(cache_dir: Path) -> Path:
+    """The bundled GGUF with its Q4_1 matrices re-quantised to Q8_0, written once into the cache.
 
-    llama.cpp's x86 build repacks Q4_0 (not Q4_1) into interleaved blocks and runs prompt prefill through its
-    tiled GEMM, and prefill is most of a justification's time: 3.7 ms a prompt token against 6.4 for the
-    bundled Q4_1, and 18.5 against 22 ms a generated token (one thread; ``benchmarks/bench_turn.py`` compares
-    the two files in the served pipeline). The 4-bit levels of each block move by up to half a Q4_0 step.
+    llama.cpp's x86 build runs Q8_0 (not Q4_1) prompt prefill through its tiled GEMM, and prefill is what a
+    justification waits for first: 3.5-4.2 ms a prompt token against 6.3-6.5 for the bundled Q4_1 (one thread,
+    ~136-token prompts), at 22-25 against 22 ms a generated token. Q8_0 holds every Q4_1 level to within 1/254
+    of its block's range, so the sentences stay the bundled model's. Q4_0 was faster still (18.5 ms a token) but
+    a second 4-bit rounding changed the model: 20 of 46 justifications ran to the 40-token limit, against 4 of
+    46 from the bundled file and 5 of 45 from this one (``benchmarks/bench_turn.py`` compares the files).
     """
     gguf_path = bundled_gguf_path()
-    target = cache_dir / "models" / gguf_path.name.replace(".Q4_1.", ".Q4_0.")
+    target = cache_dir / "models" / gguf_path.name.replace(".Q4_1.", ".Q8_0.")
     if target.exists():
         return target
     import gguf
@@ -86,11 +88,11 @@ def materialise_q4_0_gguf(cache_dir: Path) -> Path:
             kind,
             sub_type=field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None,
         )
-    q4_1, q4_0 = gguf.GGMLQuantizationType.Q4_1, gguf.GGMLQuantizationType.Q4_0
+    q4_1, q8_0 = gguf.GGMLQuantizationType.Q4_1, gguf.GGMLQuantizationType.Q8_0
     for tensor in reader.tensors:
         if tensor.tensor_type == q4_1:
             weights = gguf.quants.dequantize(tensor.data, q4_1).astype(np.float32)
-            writer.add_tensor(tensor.name, gguf.quants.quantize(weights, q4_0), raw_dtype=q4_0)
+            writer.add_tensor(tensor.name, gguf.quants.quantize(weights, q8_0), raw_dtype=q8_0)
         else:
             writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
     try:
@@ -299,11 +301,10 @@ class LocalBackend:
             return []
         if self.uses_llamacpp():
             if self._llamacpp is None:
-                import torch
-
-                self._llamacpp = LlamaCppGenerator(
-                    materialise_q4_0_gguf(self.cache_dir), threads=torch.get_num_threads()
-                )
+                # One thread: on a 135M model a second one made a justification slower in wall time as well as
+                # costlier in CPU (1,233 vs 827 ms wall, 1,495 vs 826 ms CPU for one; its threads sleep between
+                # the small matrix products rather than spin, as Settings' thread rule asks).
+                self._llamacpp = LlamaCppGenerator(materialise_q8_0_gguf(self.cache_dir), threads=1)
             return self._llamacpp.generate(conversations, max_new_tokens, stop)
         import torch
 
