@@ -101,7 +101,9 @@ def _end_cut_off(text: str) -> str:
             text = text[: text.rfind(opener)]
     if " " in text.strip():
         text = text.rstrip().rsplit(" ", 1)[0]
-    return text.rstrip(" ,;:-–") + "…"
+    # Three full stops, not "…": validation NFKC-normalises text, which turns "…" into "...", and a shown
+    # sentence must validate to itself.
+    return text.rstrip(" ,;:-–") + "..."
 
 
 def _longest_title_suffix(words: str, year: str, catalog: Catalog) -> Item | None:

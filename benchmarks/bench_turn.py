@@ -124,8 +124,8 @@ def justification_times(rec: Any, users: tuple[str, ...]) -> dict[str, dict[str,
                 times["first"].append((time.process_time() - start) * 1000)
             times["last"].append((time.process_time() - start) * 1000)
             times["generated"].append(sum(p.justification.source == "generated" for p in picks) / len(picks))
-            # A sentence the token limit cut off is shown ending in "…" (justifier._end_cut_off).
-            times["cut"].append(sum(p.justification.text.endswith("…") for p in picks) / len(picks))
+            # A sentence the token limit cut off is shown ending in "..." (justifier._end_cut_off).
+            times["cut"].append(sum(p.justification.text.endswith("...") for p in picks) / len(picks))
         out[label] = times
         print(
             f"  {label}: first {percentile(times['first'], 50):.0f} ms, last {percentile(times['last'], 50):.0f} ms CPU"

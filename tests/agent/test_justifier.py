@@ -109,4 +109,5 @@ def test_a_sentence_cut_off_by_the_token_limit_ends_at_a_whole_word(ml100k_index
     ok, why = validate_sentence(
         "You will enjoy it as much as you enjoyed the movie Batman (198", toy, [toy], catalog
     )
-    assert why is None and ok == "You will enjoy it as much as you enjoyed the movie…"
+    assert why is None and ok == "You will enjoy it as much as you enjoyed the movie..."
+    assert validate_sentence(ok, toy, [toy], catalog) == (ok, None)  # what is shown validates to itself
