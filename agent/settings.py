@@ -153,8 +153,9 @@ class Settings(BaseSettings):
         ge=0,
         le=64,
         description="Cross-request batching: up to this many concurrent requests share one ranking forward pass "
-        "(1 = each ranks alone; 0 = 8 for an embedded model on a GPU, 1 on a CPU, where a padded pass of 8 "
-        "measured slower than 8 prefix-cached ones). Only matters when the LLM's scores are used (rank_fusion not 0).",
+        "(1 = each ranks alone; 0 = 8 for an embedded model on a GPU or in bfloat16 on a CPU with native bf16, "
+        "else 1: on other CPUs a padded pass of 8 measured slower than 8 prefix-cached ones). Only matters when "
+        "the LLM's scores are used (rank_fusion not 0).",
     )
     profile_store: Path | None = Field(
         default=None, description="SQLite file for profiles, events and redacted texts (default: cache dir)."

@@ -77,3 +77,17 @@ def test_batched_ranking_equals_unbatched(
         assert sorted(alone_score) == sorted(item.id for item, _ in have)
         assert max(abs(alone_score[item.id] - score) for item, score in have) < 1e-3
         assert [s for _, s in have] == sorted((s for _, s in have), reverse=True)
+
+
+def test_the_default_batch_follows_where_a_padded_pass_pays() -> None:
+    from types import SimpleNamespace
+
+    from recagent.agent.batching import GPU_BATCH, default_batch
+    from recagent.retrieval.threads import cpu_has_native_bf16
+
+    assert default_batch(SimpleNamespace(device="cuda:0", dtype="float32")) == GPU_BATCH
+    assert default_batch(SimpleNamespace(device="cpu", dtype="float32")) == 1
+    # bfloat16 batches only where the CPU multiplies it natively (an emulated bf16 pass is compute-bound).
+    expected = GPU_BATCH if cpu_has_native_bf16() else 1
+    assert default_batch(SimpleNamespace(device="cpu", dtype="bfloat16")) == expected
+    assert default_batch(object()) == 1  # an OpenAI-compatible server batches by itself
