@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .index import REFINE_FACTOR, IndexFileError, IndexKind, ItemIndex
+from .index import REFINE_FACTOR, IndexFileError, IndexKind, ItemIndex, save_array
 from .items import Catalog
 
 # Half-life, in events, of the collaborative part's recency-weighted query (1: the last item counts as much as
@@ -219,12 +219,12 @@ class SequentialIndex(_TextPart):
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "text_vectors.npy", self.text_vectors)
-        np.save(folder / "item_vectors.npy", self.item_vectors)
+        save_array(folder / "text_vectors.npy", self.text_vectors)
+        save_array(folder / "item_vectors.npy", self.item_vectors)
         if self.collab_vectors is not None:
-            np.save(folder / "collab_vectors.npy", self.collab_vectors)
+            save_array(folder / "collab_vectors.npy", self.collab_vectors)
         if self.image_vectors is not None:
-            np.save(folder / "image_vectors.npy", self.image_vectors)
+            save_array(folder / "image_vectors.npy", self.image_vectors)
         else:
             (folder / "image_vectors.npy").unlink(missing_ok=True)
         weights: dict[str, float] = {"text_weight": self.text_weight, "collab_weight": self.collab_weight}
@@ -326,8 +326,8 @@ class MultimodalIndex(_TextPart):
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "text_vectors.npy", self.text_vectors)
-        np.save(folder / "image_vectors.npy", np.asarray(self.image_vectors, np.float32))
+        save_array(folder / "text_vectors.npy", self.text_vectors)
+        save_array(folder / "image_vectors.npy", np.asarray(self.image_vectors, np.float32))
         (folder / MULTIMODAL_FILE).write_text(
             json.dumps({"image_weight": self.image_weight}), encoding="utf-8"
         )

@@ -383,7 +383,7 @@ class ItemIndex:
             # The FAISS file holds the exact vectors (HNSW storage, IVF-PQ's re-rank): one copy on disk, not two.
             (folder / VECTORS_FILE).unlink(missing_ok=True)
         else:
-            _write_atomic(folder / VECTORS_FILE, lambda path: _save_npy(path, self.vectors))
+            save_array(folder / VECTORS_FILE, self.vectors)
         _write_atomic(folder / ITEMS_FILE, lambda path: _save_rows(path, self.catalog))
         _write_atomic(folder / IDS_FILE, lambda path: path.write_text(json.dumps(self.catalog.ids), "utf-8"))
         _write_atomic(folder / COLUMNS_FILE, lambda path: self.catalog.columns().save(path))
@@ -500,15 +500,20 @@ def _write_atomic(path: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as fh:  # a file object: np.save would append ".npy" to the temporary name
-        np.save(fh, np.asarray(array))
+def save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through :func:`_write_atomic` (every array file of an index folder is written so)."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a file object: np.save would append ".npy" to the temporary name
+            np.save(fh, np.asarray(array))
+
+    _write_atomic(path, write)
 
 
 def _save_rows(path: Path, catalog: Catalog) -> None:
     with path.open("w", encoding="utf-8") as fh:
-        for item in catalog:
-            fh.write(item.model_dump_json() + "\n")
+        for row in catalog.json_rows():
+            fh.write(row + "\n")
 
 
 def _load_catalog(folder: Path, meta: IndexMeta) -> Catalog:

@@ -210,6 +210,15 @@ class Catalog:
             self._items[pos] = item
         return item
 
+    def json_rows(self) -> Iterator[str]:
+        """Each item as one JSON line's text, in order; a row never read is passed on as it was stored, so
+        saving a loaded catalogue does not validate it all."""
+        for pos, item in enumerate(self._items):
+            if item is None and self._rows is not None:
+                yield self._rows[pos].decode("utf-8")
+            else:
+                yield self.item_at(pos).model_dump_json()
+
     def __len__(self) -> int:
         return len(self._ids)
 

@@ -183,9 +183,9 @@ class PgVectorBackend:
         )
         with conn.cursor() as cur:
             with cur.copy(
-                sql.SQL("COPY {} (pos, id, item, genres, year, embedding) FROM STDIN WITH (FORMAT BINARY)").format(
-                    staging
-                )
+                sql.SQL(
+                    "COPY {} (pos, id, item, genres, year, embedding) FROM STDIN WITH (FORMAT BINARY)"
+                ).format(staging)
             ) as copy:
                 # Binary: a 384-d vector is 1.5 kB on the wire instead of ~4 kB of decimal text.
                 copy.set_types(["int4", "text", "jsonb", "text[]", "int4", self._type])
@@ -198,7 +198,9 @@ class PgVectorBackend:
                             item.model_dump(mode="json"),
                             [g.lower() for g in item.genres],
                             item.year,
-                            HalfVector(np.asarray(vec, dtype=np.float32)) if half else np.asarray(vec, np.float32),
+                            HalfVector(np.asarray(vec, dtype=np.float32))
+                            if half
+                            else np.asarray(vec, np.float32),
                         )
                     )
             cur.execute(
@@ -339,21 +341,21 @@ class PgVectorBackend:
         vec = np.asarray(query, dtype=np.float32)
         with self.pool.connection() as conn, conn.transaction():
             self._settings(conn, k, exact=False)
-            statement = sql.SQL("EXPLAIN SELECT pos FROM {} {} ORDER BY embedding <#> %s::{t} LIMIT %s").format(
-                sql.Identifier(self.table), where, t=sql.SQL(self._type)
-            )
+            statement = sql.SQL(
+                "EXPLAIN SELECT pos FROM {} {} ORDER BY embedding <#> %s::{t} LIMIT %s"
+            ).format(sql.Identifier(self.table), where, t=sql.SQL(self._type))
             return "\n".join(r[0] for r in conn.execute(statement, [*args, vec, k]).fetchall())
 
     def close(self) -> None:
         self.pool.close()
 
 
-def attach_pgvector(
-    index: ItemIndex, url: str, table: str | None = None, **options: Any
-) -> PgVectorBackend:
+def attach_pgvector(index: ItemIndex, url: str, table: str | None = None, **options: Any) -> PgVectorBackend:
     """Make ``index`` (any :class:`ItemIndex`, the fused one included) search in PostgreSQL: its items and vectors
     are written to ``table`` unless the table already holds exactly them (another worker wrote it)."""
-    backend = PgVectorBackend(url, table or table_name(f"items_{index.meta.catalog}_{index.meta.dim}"), **options)
+    backend = PgVectorBackend(
+        url, table or table_name(f"items_{index.meta.catalog}_{index.meta.dim}"), **options
+    )
     if backend.stored_fingerprint() != backend.fingerprint(index.catalog, index.vectors):
         backend.write(index.meta, index.catalog, index.vectors)
     index.search_backend = backend

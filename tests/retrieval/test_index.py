@@ -59,7 +59,9 @@ def test_impossible_filter_returns_nothing(any_index: ItemIndex) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_hnsw_agrees_with_exact(backend: str, ml100k_index: ItemIndex, request: pytest.FixtureRequest) -> None:
+def test_hnsw_agrees_with_exact(
+    backend: str, ml100k_index: ItemIndex, request: pytest.FixtureRequest
+) -> None:
     hnsw = (
         ItemIndex(ml100k_index.catalog, ml100k_index.vectors, ml100k_index.meta.encoder, kind="hnsw")
         if backend == "faiss"

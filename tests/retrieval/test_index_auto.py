@@ -150,6 +150,10 @@ def test_a_loaded_index_maps_its_vectors_from_the_faiss_file_and_reads_rows_when
     assert loaded.catalog["i7"] == catalog["i7"] and loaded.catalog.genres() == catalog.genres()
     with pytest.raises(DataFileError, match="item row 4000 is corrupt"):
         loaded.catalog["i3999"]
+    # Saving it again passes unread rows on as stored: no row is validated (or lost) on the way.
+    again = ItemIndex.load(loaded.save(tmp_path / "again"))
+    assert (tmp_path / "again" / "items.jsonl").read_text() == "\n".join(rows) + "\n"
+    assert again.catalog["i7"] == catalog["i7"]
 
 
 def test_saving_over_a_loaded_folder_leaves_the_loaded_index_answering_from_the_old_files(

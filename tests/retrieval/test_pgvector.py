@@ -20,7 +20,12 @@ def _synthetic(n: int = N, seed: int = 0) -> tuple[Catalog, np.ndarray]:
     # 1% of the items are "Rare", a filter that an HNSW scan of ef_search candidates mostly misses.
     catalog = Catalog(
         [
-            Item(id=f"i{i}", title=f"t{i}", genres=("Rare",) if i % 100 == 7 else ("Common",), year=1950 + i % 70)
+            Item(
+                id=f"i{i}",
+                title=f"t{i}",
+                genres=("Rare",) if i % 100 == 7 else ("Common",),
+                year=1950 + i % 70,
+            )
             for i in range(n)
         ],
         name="synthetic",
@@ -146,7 +151,9 @@ def test_attach_writes_once_and_a_second_worker_reuses_the_table(pg_url: str) ->
 def test_halfvec_index_keeps_the_answers_at_half_the_size(pg_url: str) -> None:
     catalog, vectors = _synthetic(3000, seed=3)
     exact = ItemIndex(catalog, vectors, "synthetic")
-    half = PgVectorIndex(catalog, vectors, "synthetic", pg_url, table="half_items", plan="index", precision="float16")
+    half = PgVectorIndex(
+        catalog, vectors, "synthetic", pg_url, table="half_items", plan="index", precision="float16"
+    )
     full = PgVectorIndex(catalog, vectors, "synthetic", pg_url, table="full_items", plan="index")
     try:
         with psycopg.connect(pg_url) as conn:
@@ -155,7 +162,8 @@ def test_halfvec_index_keeps_the_answers_at_half_the_size(pg_url: str) -> None:
                 "WHERE attrelid = 'half_items'::regclass AND attname = 'embedding'"
             ).fetchone()[0]
             sizes = [
-                conn.execute(f"SELECT pg_table_size('{t}')").fetchone()[0] for t in ("half_items", "full_items")
+                conn.execute(f"SELECT pg_table_size('{t}')").fetchone()[0]
+                for t in ("half_items", "full_items")
             ]
         assert kind == f"halfvec({DIM})" and sizes[0] < sizes[1]
         queries = vectors[:30]
