@@ -117,9 +117,8 @@ def main(argv: list[str] | None = None) -> Report:
         f"synthetic catalogue: {len(base)} MovieLens-100k MiniLM vectors mixed and noised up to {n:,}; "
         f"{threads} FAISS threads; 100 profile-like queries; the load opens the folder (format "
         f"{INDEX_FORMAT_VERSION}: vectors memory-mapped, item rows validated when first used), and 'first search' "
-        "is the first query after it, with the page faults and row validation the load deferred; the files are in the "
-        "page cache (just written); CPU shared with "
-        "other jobs (timings noisy)"
+        "is the first query after it, with the page faults and row validation the load deferred; the files are in "
+        "the page cache (just written); CPU shared with other jobs (timings noisy)"
     )
     report.write()
     return report

@@ -104,10 +104,9 @@ def justification_times(rec: Any, users: tuple[str, ...]) -> dict[str, dict[str,
     for label, generator, streamed, gguf in WRITERS:
         llm = LocalBackend(dtype="auto", generator=generator)
         llm.load()
-        if gguf == "q4_1":  # the file as the package ships it, in place of the served Q8_0 copy
-            import torch
-
-            llm._llamacpp = LlamaCppGenerator(bundled_gguf_path(), threads=torch.get_num_threads())
+        # The file as the package ships it, in place of the served Q8_0 copy; one thread, as served.
+        if gguf == "q4_1":
+            llm._llamacpp = LlamaCppGenerator(bundled_gguf_path(), threads=1)
         rec.justifier = Justifier(llm, rec.index)
         rec.justify(*turns[0][1:], turns[0][0].query)  # warm-up: model load, first prompt
         times: dict[str, list[float]] = {"first": [], "last": [], "generated": [], "cut": []}
